@@ -1,0 +1,1 @@
+"""Benchmarks against peer libraries, run on demand with `make bench` (never in CI)."""

@@ -1,0 +1,288 @@
+"""The one data boundary: any supported frame -> validated numpy columns.
+
+Designs call :func:`load` with the role of every column they need (``binary``, ``numeric``,
+``keys``, ``covariates``) and get back a :class:`Columns` bundle of numpy arrays that no longer
+refers to the caller's frame (the caller's data are never modified). Checks live here once:
+
+* missing columns raise :class:`ColumnNotFoundError` naming the closest columns;
+* binary roles must be 0/1 or bool, numeric roles numeric and finite; offending values are counted;
+* ``missing="raise"`` (default) raises on nulls/NaN, ``missing="drop"`` drops those rows, records
+  ``n_dropped`` and warns with the count per column (:class:`MissingDataWarning`);
+* infinite values always raise (they are not "missing"; they are wrong);
+* categorical covariates (string, categorical, enum) are one-hot encoded against their first level.
+
+Accepted inputs: pandas, polars and pyarrow tables (through narwhals).
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import narwhals.stable.v1 as nw
+import numpy as np
+
+from truelift.errors import (
+    ColumnNotFoundError,
+    DataError,
+    MissingDataWarning,
+    MissingValueError,
+)
+
+__all__ = ["Columns", "MissingPolicy", "closest_columns", "load", "to_frame"]
+
+MissingPolicy = Literal["raise", "drop"]
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Validated columns keyed by role, all of length ``n_obs``.
+
+    ``X``/``X_names`` is the covariate design matrix (no intercept) when covariates were asked for.
+    ``codes``/``levels`` give integer codes and their labels for every key role.
+    """
+
+    arrays: dict[str, np.ndarray]
+    n_obs: int
+    n_dropped: int
+    dropped_by_column: dict[str, int]
+    X: np.ndarray
+    X_names: tuple[str, ...]
+    levels: dict[str, np.ndarray] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, role: str) -> np.ndarray:
+        return self.arrays[role]
+
+    def __contains__(self, role: str) -> bool:
+        return role in self.arrays
+
+
+def to_frame(data: Any) -> Any:
+    """Wrap a pandas / polars / pyarrow table as an eager narwhals DataFrame, or raise DataError."""
+    try:
+        df = nw.from_native(data, eager_only=True)
+    except TypeError as exc:
+        raise DataError(
+            f"data must be a pandas, polars or pyarrow table; got {type(data).__name__}. "
+            "Convert it first, e.g. pandas.DataFrame(data)."
+        ) from exc
+    return df
+
+
+def closest_columns(name: str, columns: Sequence[str], n: int = 3) -> list[str]:
+    """Existing column names closest to ``name`` (case-insensitive)."""
+    lower = {c.lower(): c for c in columns}
+    hits = difflib.get_close_matches(name.lower(), list(lower), n=n, cutoff=0.5)
+    return [lower[h] for h in hits]
+
+
+def _require(df: Any, role: str, name: str) -> None:
+    if not isinstance(name, str):
+        raise DataError(f"{role} must be a column name (str); got {type(name).__name__} {name!r}.")
+    columns = list(df.columns)
+    if name in columns:
+        return
+    close = closest_columns(name, columns)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    shown = ", ".join(repr(c) for c in columns[:20]) + (" ..." if len(columns) > 20 else "")
+    raise ColumnNotFoundError(
+        f"{role.capitalize()} column {name!r} not found.{hint} Available columns: {shown}."
+    )
+
+
+def _value_counts(values: np.ndarray, limit: int = 6) -> str:
+    uniq, counts = np.unique(values.astype(str), return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:limit]
+    shown = ", ".join(f"{uniq[i]} (n={counts[i]:,})" for i in order)
+    more = f", ... ({len(uniq) - limit} more)" if len(uniq) > limit else ""
+    return f"{len(uniq)} distinct values: {shown}{more}"
+
+
+def _is_categorical(dtype: Any) -> bool:
+    return bool(
+        dtype == nw.String or dtype == nw.Categorical or dtype == nw.Enum or dtype == nw.Object
+    )
+
+
+def _null_mask(series: Any) -> np.ndarray:
+    mask = np.array(series.is_null().to_numpy(), dtype=bool)
+    if series.dtype.is_float():
+        mask |= np.asarray(series.is_nan().fill_null(True).to_numpy(), dtype=bool)
+    return mask
+
+
+def _numeric(series: Any, role: str, name: str) -> np.ndarray:
+    dtype = series.dtype
+    if not (dtype.is_numeric() or dtype == nw.Boolean):
+        sample = series.head(50).to_numpy()
+        raise DataError(
+            f"{role.capitalize()} column {name!r} must be numeric; found dtype {dtype} "
+            f"(e.g. {_value_counts(np.asarray(sample))}). Convert it to numbers or encode it."
+        )
+    arr = np.array(series.to_numpy(), dtype=np.float64, copy=True)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise DataError(
+            f"{role.capitalize()} column {name!r} has {int(bad.sum()):,} infinite value(s); "
+            "infinite values cannot be analysed. Fix or remove those rows."
+        )
+    return arr
+
+
+def _binary(series: Any, role: str, name: str, require_both: bool) -> np.ndarray:
+    if series.dtype == nw.Boolean:
+        arr = np.asarray(series.to_numpy(), dtype=np.float64)
+    else:
+        if not series.dtype.is_numeric():
+            raise DataError(
+                f"{role.capitalize()} column {name!r} must be binary (0/1 or bool); found dtype "
+                f"{series.dtype} with {_value_counts(np.asarray(series.to_numpy()))}."
+            )
+        arr = np.array(series.to_numpy(), dtype=np.float64, copy=True)
+    ok = (arr == 0) | (arr == 1)
+    if not ok.all():
+        raise DataError(
+            f"{role.capitalize()} column {name!r} must be binary (0/1 or bool); found "
+            f"{_value_counts(np.asarray(series.to_numpy()))}."
+        )
+    if require_both and (arr.min() == arr.max()):
+        raise DataError(
+            f"{role.capitalize()} column {name!r} has only one value ({arr[0]:g}) in all "
+            f"{arr.size:,} rows; an effect needs both treated (1) and untreated (0) units."
+        )
+    return arr
+
+
+def _encode_covariates(
+    df: Any, covariates: Sequence[str], categorical: Sequence[str]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    n = len(df)
+    for name in covariates:
+        s = df[name]
+        if name in categorical or _is_categorical(s.dtype):
+            values = np.asarray(s.to_numpy()).astype(str)
+            levels = np.unique(values)
+            if levels.size < 2:
+                raise DataError(
+                    f"Covariate {name!r} takes a single value ({levels[0]!r}) in every row; "
+                    "it carries no information. Remove it from covariates."
+                )
+            for lev in levels[1:]:
+                blocks.append((values == lev).astype(np.float64))
+                names.append(f"{name}[{lev}]")
+        else:
+            x = _numeric(s, "covariate", name)
+            if n and np.ptp(x) == 0:
+                raise DataError(
+                    f"Covariate {name!r} is constant ({x[0]:g}) in every row; it cannot be "
+                    "adjusted for and makes the design singular. Remove it from covariates."
+                )
+            blocks.append(x)
+            names.append(name)
+    X = np.column_stack(blocks) if blocks else np.empty((n, 0))
+    return X, tuple(names)
+
+
+def load(
+    data: Any,
+    *,
+    binary: Mapping[str, str | None] | None = None,
+    numeric: Mapping[str, str | None] | None = None,
+    keys: Mapping[str, str | None] | None = None,
+    covariates: Sequence[str] | None = None,
+    categorical: Sequence[str] = (),
+    missing: MissingPolicy = "raise",
+    nonconstant: Sequence[str] = ("outcome",),
+    require_both: Sequence[str] = ("treatment",),
+    min_rows: int = 2,
+) -> Columns:
+    """Validate and extract the columns a design needs, keyed by role.
+
+    Args:
+        data: a pandas, polars or pyarrow table (never modified).
+        binary: role -> column that must be 0/1 or bool (returned as float 0.0/1.0).
+        numeric: role -> column that must be numeric and finite (returned as float64).
+        keys: role -> grouping column of any type (unit, cluster, cohort labels); returned as
+            integer codes, with ``levels[role]`` the labels.
+        covariates: columns for the design matrix ``X``; categorical ones are one-hot encoded.
+        categorical: covariates to treat as categorical even if numeric.
+        missing: ``"raise"`` (default) or ``"drop"`` rows with a missing value in any used column.
+        nonconstant: roles that must vary (a constant outcome has no effect to estimate).
+        require_both: binary roles that must contain both 0 and 1.
+        min_rows: fewest rows (after dropping) the design can use.
+    """
+    if missing not in ("raise", "drop"):
+        raise DataError(f"missing must be 'raise' or 'drop'; got {missing!r}.")
+    df = to_frame(data)
+    roles: dict[str, tuple[str, str]] = {}
+    for kind, mapping in (("binary", binary), ("numeric", numeric), ("keys", keys)):
+        for role, name in (mapping or {}).items():
+            if name is not None:
+                _require(df, role, name)
+                roles[role] = (kind, name)
+    covs = list(covariates or [])
+    if len(set(covs)) != len(covs):
+        raise DataError(f"covariates contain duplicates: {covs}.")
+    for name in covs:
+        _require(df, "covariate", name)
+    if len(df) == 0:
+        raise DataError("data has no rows; there is nothing to analyse.")
+
+    used = list(dict.fromkeys([name for _, name in roles.values()] + covs))
+    masks = {name: _null_mask(df[name]) for name in used}
+    dropped_by = {name: int(m.sum()) for name, m in masks.items() if m.any()}
+    n_dropped = 0
+    if dropped_by:
+        summary = ", ".join(f"{k!r}: {v:,}" for k, v in dropped_by.items())
+        if missing == "raise":
+            raise MissingValueError(
+                f"Missing values found ({summary}). Pass missing='drop' to drop those rows "
+                "(the result records how many), or impute them first."
+            )
+        keep = ~np.logical_or.reduce(list(masks.values()))
+        n_dropped = int((~keep).sum())
+        warnings.warn(
+            f"Dropped {n_dropped:,} of {len(df):,} rows with missing values ({summary}).",
+            MissingDataWarning,
+            stacklevel=3,
+        )
+        df = df.filter(
+            nw.new_series("__keep__", keep, nw.Boolean, backend=nw.get_native_namespace(df))
+        )
+    if len(df) < min_rows:
+        raise DataError(f"only {len(df):,} usable rows; the design needs at least {min_rows}.")
+
+    arrays: dict[str, np.ndarray] = {}
+    levels: dict[str, np.ndarray] = {}
+    for role, (kind, name) in roles.items():
+        s = df[name]
+        if kind == "binary":
+            arrays[role] = _binary(s, role, name, role in require_both)
+        elif kind == "numeric":
+            arrays[role] = _numeric(s, role, name)
+            if role in nonconstant and np.ptp(arrays[role]) == 0:
+                raise DataError(
+                    f"{role.capitalize()} column {name!r} is constant ({arrays[role][0]:g}); "
+                    "there is no variation to compare."
+                )
+        else:
+            labels, codes = np.unique(np.asarray(s.to_numpy()), return_inverse=True)
+            arrays[role] = codes.astype(np.int64)
+            levels[role] = labels
+    X, X_names = _encode_covariates(df, covs, categorical)
+    return Columns(
+        arrays=arrays,
+        n_obs=len(df),
+        n_dropped=n_dropped,
+        dropped_by_column=dropped_by,
+        X=X,
+        X_names=X_names,
+        levels=levels,
+        source={role: name for role, (_, name) in roles.items()},
+    )
