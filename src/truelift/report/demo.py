@@ -7,6 +7,7 @@ from pathlib import Path
 from truelift.naive import naive_difference
 from truelift.plot import forest
 from truelift.report.html import HtmlReport
+from truelift.report.sections import all_sections
 from truelift.result import EstimateSet
 from truelift.simulate import simulate
 
@@ -80,4 +81,7 @@ def build_demo(out: str | Path, *, n_users: int = 50_000, seed: int = 42) -> Pat
     )
     report.heading("Details")
     report.result(naive)
+    for module in all_sections():
+        report.heading(module.TITLE)
+        module.section(report, seed=seed)
     return report.write(out)
