@@ -79,6 +79,95 @@ def demo(
     console.print(f"wrote report to {path}")
 
 
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@app.command()
+def analyze(
+    file: Path = typer.Argument(..., help="CSV or Parquet file (read through DuckDB)."),
+    design: str | None = typer.Option(
+        None,
+        help="experiment, iv, did, propensity, rdd, synth, uplift; "
+        "omitted: detected from the columns.",
+    ),
+    estimator: str | None = typer.Option(None, help="A design's other estimator, e.g. ipw, twfe."),
+    treatment: str | None = typer.Option(None, help="Treatment (or variant) column."),
+    outcome: str | None = typer.Option(None, help="Outcome column."),
+    covariates: str | None = typer.Option(None, help="Comma-separated covariate columns."),
+    unit: str | None = typer.Option(None, help="Unit column (panels)."),
+    time: str | None = typer.Option(None, help="Time column (panels)."),
+    cohort: str | None = typer.Option(None, help="First-treated-period column (staggered DiD)."),
+    running: str | None = typer.Option(None, help="Running variable (RDD)."),
+    cutoff: float | None = typer.Option(None, help="Cut-off of the running variable (RDD)."),
+    instrument: str | None = typer.Option(None, help="Instrument column (IV)."),
+    cluster: str | None = typer.Option(None, help="Cluster column for robust SEs."),
+    missing: str = typer.Option("raise", help="raise or drop rows with missing values."),
+    report: Path = typer.Option(
+        Path("truelift-report.html"), help="Report file: .html, .md or .json."
+    ),
+) -> None:
+    """Analyse a data file with a design, print the answer and write a report."""
+    from truelift.analysis import analyze as run
+    from truelift.io import read_table
+    from truelift.report.analysis import write_report
+
+    options = {
+        "treatment": treatment,
+        "outcome": outcome,
+        "covariates": _split(covariates),
+        "unit": unit,
+        "time": time,
+        "cohort": cohort,
+        "running": running,
+        "cutoff": cutoff,
+        "instrument": instrument,
+        "cluster": cluster,
+    }
+    kwargs = {k: v for k, v in options.items() if v is not None}
+    if missing != "raise":
+        kwargs["missing"] = missing
+    result = run(read_table(file), design=design, estimator=estimator, **kwargs)
+    console.print(result.summary("text"), highlight=False, markup=False)
+    path = write_report([result], report)
+    console.print(f"wrote report to {path}")
+
+
+@app.command()
+def recommend(
+    randomized: bool = typer.Option(False, help="Access was randomized."),
+    unit: str | None = typer.Option(None, help="Randomization unit: user, workspace, time_slot."),
+    voluntary: bool = typer.Option(False, help="Use was voluntary after access (non-compliance)."),
+    waves: bool = typer.Option(False, help="Shipped in waves / cohorts."),
+    no_never_treated: bool = typer.Option(False, help="Every unit was eventually treated."),
+    threshold: bool = typer.Option(False, help="A score threshold decided who got it."),
+    single_unit: bool = typer.Option(False, help="One unit launched with no holdout."),
+    donors: bool = typer.Option(False, help="Untreated comparable units were observed."),
+    no_pre_period: bool = typer.Option(False, help="No data from before the launch."),
+    opt_in: bool = typer.Option(False, help="Users chose to turn it on."),
+    drivers_observed: bool = typer.Option(False, help="What drives opt-in is observed."),
+    who_benefits: bool = typer.Option(False, help="The question is who benefits."),
+) -> None:
+    """Recommend a design from how the feature was rolled out."""
+    from truelift.advisor import recommend as rec
+
+    answer = rec(
+        randomized=randomized,
+        randomization_unit=unit,
+        voluntary_use=voluntary,
+        waves=waves,
+        never_treated_group=not no_never_treated,
+        threshold=threshold,
+        single_treated_unit=single_unit,
+        donor_pool=donors,
+        pre_period=not no_pre_period,
+        opt_in=opt_in,
+        selection_drivers_observed=drivers_observed,
+        question="who_benefits" if who_benefits else "effect",
+    )
+    console.print(answer.summary("text"), highlight=False, markup=False)
+
+
 def main() -> None:
     """Console-script entry point: typed truelift errors become one-line messages, exit code 2."""
     try:

@@ -1,0 +1,267 @@
+"""``analyze``: one entry point that picks (or takes) the design, runs its estimator with all its
+diagnostics and its sensitivity analysis, and applies the headline policy.
+
+Policy: a ``fail`` verdict with consequence ``"block"`` withholds the headline number; one with
+``"downgrade"`` keeps it marked unreliable; in both cases the analysis says which check failed and
+what to do next. A design that is not identified returns no number and says what data would
+identify it. Nothing is silently dropped: rows dropped for missing values are counted in the result.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from truelift.advisor import Recommendation, RolloutFacts, detect_design, recommend
+from truelift.errors import DesignError, TrueliftError
+from truelift.naive import naive_difference
+from truelift.result import Estimate, EstimateSet, jsonable
+
+__all__ = ["DESIGNS", "Analysis", "analyze"]
+
+# design -> (module, default estimator, other estimators of the design)
+DESIGNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "experiment": ("truelift.experiment", "ab_test", ("switchback",)),
+    "iv": ("truelift.iv", "iv", ()),
+    "did": ("truelift.did", "did", ("did_2x2", "twfe", "event_study")),
+    "propensity": ("truelift.propensity", "aipw", ("ipw", "match")),
+    "rdd": ("truelift.rdd", "rdd", ()),
+    "synth": ("truelift.synth", "synth", ()),
+    "uplift": ("truelift.uplift", "blp_test", ()),
+}
+_ALIASES = {"treatment": ("variant",), "variant": ("treatment",)}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A design's answer to one question, with the policy applied.
+
+    ``result`` is ``None`` when the effect is not identifiable; ``headline`` is then ``None`` and
+    ``message`` says what data would identify it. ``truth`` is set on simulated data.
+    """
+
+    question: str
+    design: str
+    estimator: str | None
+    result: Estimate | EstimateSet | None
+    recommendation: Recommendation | None = None
+    naive: Estimate | None = None
+    sensitivity: Any = None
+    truth: float | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def main(self) -> Estimate | None:
+        """The estimate that answers the question (the set's headline for an EstimateSet)."""
+        if isinstance(self.result, EstimateSet):
+            return self.result.headline_estimate
+        return self.result
+
+    @property
+    def status(self) -> Literal["ok", "downgraded", "withheld", "not identifiable"]:
+        if self.result is None:
+            return "not identifiable"
+        return self.result.status
+
+    @property
+    def headline(self) -> float | None:
+        main = self.main
+        return None if main is None or self.status == "withheld" else main.estimate
+
+    @property
+    def message(self) -> str:
+        """One sentence: the headline, or why there is none and what to do."""
+        if self.result is None:
+            rec = self.recommendation
+            needed = "; ".join(rec.needed) if rec else "a design that identifies the effect"
+            return f"Not identifiable with these data. You would need: {needed}."
+        main = self.main
+        failed = [d for d in _all_diagnostics(self.result) if d.verdict == "fail"]
+        why = " ".join(f"{d.name}: {d.message}" for d in failed)
+        if self.status == "withheld":
+            return f"No headline number: a check that invalidates this design failed. {why}"
+        if main is None:
+            return "The analysis returned several estimates and no single headline; see the table."
+        text = (
+            f"{main.estimate:+.4g} ({100 * main.conf_level:g}% CI {main.ci_low:+.4g} to "
+            f"{main.ci_high:+.4g}); {main.estimand}."
+        )
+        if self.status == "downgraded":
+            text = f"Downgraded: {text} A check failed, so read it with care. {why}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "question": self.question,
+                "design": self.design,
+                "estimator": self.estimator,
+                "status": self.status,
+                "headline": self.headline,
+                "message": self.message,
+                "truth": self.truth,
+                "params": dict(self.params),
+                "recommendation": self.recommendation.to_dict() if self.recommendation else None,
+                "result": self.result.to_dict() if self.result is not None else None,
+                "naive": self.naive.to_dict() if self.naive is not None else None,
+                "sensitivity": _as_dict(self.sensitivity),
+            }
+        )
+
+    def summary(self, format: Literal["text", "markdown", "html"] = "text") -> str:
+        parts = [
+            f"Question: {self.question}",
+            f"Design: {self.design} ({self.estimator})",
+            f"Answer: {self.message}",
+        ]
+        if self.truth is not None:
+            parts.append(f"Truth (simulated data): {self.truth:+.4g}")
+        if format == "html":
+            head = "".join(f"<p>{html.escape(p)}</p>" for p in parts)
+            body = self.result.summary("html") if self.result is not None else ""
+            return f"<div class='truelift-analysis'>{head}{body}</div>"
+        sep = "\n\n" if format == "markdown" else "\n"
+        body = self.result.summary(format) if self.result is not None else ""
+        return sep.join(parts) + ("\n\n" + body if body else "")
+
+    def __str__(self) -> str:
+        return self.summary("text")
+
+    def _repr_html_(self) -> str:
+        return self.summary("html")
+
+
+def _as_dict(obj: Any) -> Any:
+    if obj is None:
+        return None
+    return obj.to_dict() if hasattr(obj, "to_dict") else jsonable(obj)
+
+
+def _all_diagnostics(result: Estimate | EstimateSet) -> list[Any]:
+    diags = list(result.diagnostics)
+    if isinstance(result, EstimateSet) and result.headline_estimate is not None:
+        diags += list(result.headline_estimate.diagnostics)
+    return diags
+
+
+def _estimator(design: str, name: str | None) -> tuple[str, Callable[..., Any]]:
+    if design not in DESIGNS:
+        raise DesignError(f"design must be one of {sorted(DESIGNS)}; got {design!r}.")
+    module_name, default, others = DESIGNS[design]
+    name = name or default
+    if name not in (default, *others):
+        raise DesignError(
+            f"estimator for design {design!r} must be one of {[default, *others]}; got {name!r}."
+        )
+    try:
+        module = importlib.import_module(module_name)
+        return name, getattr(module, name)
+    except (ImportError, AttributeError) as exc:
+        raise DesignError(f"the {design!r} design's estimator {name!r} is not available.") from exc
+
+
+def _fit_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    accepted = set(inspect.signature(fn).parameters)
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        target = (
+            key
+            if key in accepted
+            else next((a for a in _ALIASES.get(key, ()) if a in accepted), None)
+        )
+        if target is None:
+            raise DesignError(
+                f"{fn.__name__}() has no option {key!r}; its options are "
+                f"{sorted(accepted - {'data'})}."
+            )
+        out[target] = value
+    return out
+
+
+def _sensitivity(design: str, result: Estimate | EstimateSet) -> Any:
+    """Sensitivity to unobserved confounding for observational designs (if available)."""
+    if design not in ("propensity",) or not isinstance(result, Estimate):
+        return None
+    try:
+        module = importlib.import_module("truelift.sensitivity")
+    except ImportError:
+        return None
+    fn = getattr(module, "sensitivity", None) or getattr(module, "evalue", None)
+    if fn is None:
+        return None
+    try:
+        return fn(result)
+    except (TrueliftError, TypeError):
+        return None
+
+
+def analyze(
+    data: Any,
+    *,
+    design: str | None = None,
+    estimator: str | None = None,
+    question: str | None = None,
+    facts: RolloutFacts | None = None,
+    truth: float | None = None,
+    **kwargs: Any,
+) -> Analysis:
+    """Run a design end to end: recommendation (unless ``design`` is given), the estimator with its
+    diagnostics, the naive comparison beside it, sensitivity, and the headline policy.
+
+    Keyword arguments not listed here go to the design's estimator (``treatment``/``variant`` are
+    interchangeable). ``truth`` (simulated data) is shown beside the estimate in reports.
+    """
+    rec: Recommendation | None = None
+    if design is None:
+        if facts is not None:
+            rec = recommend(facts)
+        else:
+            if "treatment" not in kwargs:
+                raise DesignError(
+                    "give design=..., facts=..., or at least treatment= to detect one."
+                )
+            cov = kwargs.get("covariates")
+            rec = detect_design(
+                data,
+                treatment=kwargs["treatment"],
+                covariates=cov,
+                scores=[kwargs["running"]] if "running" in kwargs else None,
+                unit=kwargs.get("unit"),
+                time=kwargs.get("time"),
+            ).recommend()
+        design = rec.design
+    q = (
+        question
+        or f"What did {kwargs.get('treatment', kwargs.get('variant', 'the feature'))} do to {kwargs.get('outcome', 'the outcome')}?"
+    )
+    if design == "none":
+        return Analysis(q, "none", None, None, recommendation=rec, truth=truth, params=dict(kwargs))
+    name, fn = _estimator(design, estimator)
+    result = fn(data, **_fit_kwargs(fn, kwargs))
+    naive = None
+    treat = kwargs.get("treatment", kwargs.get("variant"))
+    if isinstance(treat, str) and isinstance(kwargs.get("outcome"), str):
+        try:
+            naive = naive_difference(
+                data,
+                treatment=treat,
+                outcome=kwargs["outcome"],
+                missing=kwargs.get("missing", "raise"),
+            )
+        except TrueliftError:
+            naive = None  # the treatment is not a binary column (e.g. multi-arm variant)
+    return Analysis(
+        q,
+        design,
+        name,
+        result,
+        recommendation=rec,
+        naive=naive,
+        sensitivity=_sensitivity(design, result),
+        truth=truth,
+        params=dict(kwargs),
+    )
