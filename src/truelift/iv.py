@@ -1,0 +1,590 @@
+"""Instrumental variables: randomized access, voluntary use (ITT, complier share, LATE) and 2SLS.
+
+When access to a feature is randomized but using it is voluntary, the comparison of users with and
+without access is the intent-to-treat effect (ITT); the share of users whose use the access
+changed is the first stage (the complier share, under monotonicity); their ratio is the Wald
+estimator of the local average treatment effect on compliers (LATE; Imbens & Angrist 1994;
+Angrist, Imbens & Rubin 1996). With covariates, several instruments or a continuous treatment the
+same quantity is the two-stage least-squares coefficient (2SLS; Wooldridge 2010, ch. 5).
+
+Inference. Heteroskedasticity-robust (HC0/HC1) or cluster-robust (CR1) sandwich variances, or the
+classical homoskedastic one for textbook parity. Instrument strength is judged by the effective F
+of Montiel Olea & Pflueger (2013) against their simplified critical value for a 10 % worst-case
+bias of 2SLS at the 5 % level (23.1 with one instrument). When the instrument is weak the headline
+interval switches to the Anderson & Rubin (1949) confidence set, obtained by inverting the
+(robust) AR test; it is valid whatever the instrument's strength and may be a bounded interval,
+the union of two half-lines, or the whole line (Dufour 1997; Andrews, Stock & Sun 2019).
+
+Statistics are computed on the covariates-partialled-out variables (Frisch–Waugh–Lovell), which
+gives the same coefficient, residuals and sandwich variance as the full regression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from scipy import optimize, stats
+
+from truelift import _frame
+from truelift.errors import DataError, DesignError, IdentificationError
+from truelift.inference import cluster_sums, interval
+from truelift.result import Diagnostic, Estimate, EstimateSet
+
+__all__ = ["anderson_rubin_set", "iv"]
+
+VCE = Literal["hc1", "hc0", "classical"]
+_VCES = ("hc1", "hc0", "classical")
+WEAK_BIAS_TAU = (
+    0.10  # Montiel Olea & Pflueger (2013): 10 % worst-case bias relative to the benchmark
+)
+WEAK_ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """Reduced form (y on Z) and first stage (d on Z) after partialling out the exogenous W."""
+
+    gamma: np.ndarray  # reduced-form coefficients on the instruments (k,)
+    pi: np.ndarray  # first-stage coefficients (k,)
+    V: np.ndarray  # joint covariance of (gamma, pi), 2k x 2k
+    QZZ: np.ndarray  # Z~'Z~ (k x k)
+    n: int
+    n_params: int  # regressors in each stage (exogenous + instruments)
+
+
+@dataclass(frozen=True)
+class _TSLS:
+    beta: float
+    se: float
+    resid: np.ndarray
+
+
+# ---------------------------------------------------------------------------- array kernels
+
+
+def _partial_out(W: np.ndarray, M: np.ndarray) -> np.ndarray:
+    """Residuals of every column of ``M`` on ``W`` (W includes the constant as its first column)."""
+    if W.shape[1] == 1:
+        return M - M.mean(axis=0)
+    WtW = W.T @ W
+    if not np.isfinite(np.linalg.cond(WtW)) or np.linalg.cond(WtW) > 1e14:
+        raise DataError(
+            "the covariates are collinear (or one does not vary); remove redundant covariates."
+        )
+    return M - W @ np.linalg.solve(WtW, W.T @ M)
+
+
+def _meat(
+    S: np.ndarray, T: np.ndarray, cluster: np.ndarray | None, n: int, k: int, vce: str
+) -> np.ndarray:
+    """Sum of score cross-products S'T with the small-sample factor (robust or CR1)."""
+    if cluster is not None:
+        Sg, Tg = cluster_sums(S, cluster), cluster_sums(T, cluster)
+        G = Sg.shape[0]
+        if G < 2:
+            raise DataError("cluster-robust variance needs at least 2 clusters; found 1.")
+        return (G / (G - 1)) * ((n - 1) / (n - k)) * (Sg.T @ Tg)
+    factor = n / (n - k) if vce == "hc1" else 1.0
+    return factor * (S.T @ T)
+
+
+def _stages(
+    yt: np.ndarray,
+    dt: np.ndarray,
+    Zt: np.ndarray,
+    n_exog: int,
+    vce: str,
+    cluster: np.ndarray | None,
+) -> _Stage:
+    """Reduced form and first stage on partialled-out data with their joint covariance."""
+    n, k = Zt.shape
+    kk = n_exog + k
+    QZZ = Zt.T @ Zt
+    if np.linalg.cond(QZZ) > 1e14 or not np.isfinite(np.linalg.cond(QZZ)):
+        raise DataError(
+            "the instrument(s) do not vary once the covariates are accounted for (collinear with "
+            "the covariates, or with each other); remove redundant instruments or covariates."
+        )
+    B = np.linalg.inv(QZZ)
+    gamma, pi = B @ (Zt.T @ yt), B @ (Zt.T @ dt)
+    e, v = yt - Zt @ gamma, dt - Zt @ pi
+    if vce == "classical" and cluster is None:
+        s = np.array([[e @ e, e @ v], [v @ e, v @ v]]) / (n - kk)
+        V = np.kron(s, B)
+    else:
+        S = np.hstack([Zt * e[:, None], Zt * v[:, None]])
+        BB = np.kron(np.eye(2), B)
+        V = BB @ _meat(S, S, cluster, n, kk, vce) @ BB
+    return _Stage(gamma, pi, V, QZZ, n, kk)
+
+
+def _tsls(
+    yt: np.ndarray, dt: np.ndarray, Zt: np.ndarray, st: _Stage, vce: str, cl: np.ndarray | None
+) -> _TSLS:
+    """2SLS coefficient of d and its variance (row of the full sandwich, via FWL)."""
+    dhat = Zt @ st.pi
+    denom = float(dhat @ dhat)
+    if denom <= 0 or not np.isfinite(denom):
+        raise IdentificationError(
+            "the instrument(s) do not move the treatment at all (first stage is exactly zero); "
+            "the effect is not identified."
+        )
+    beta = float(dhat @ yt) / denom
+    u = yt - beta * dt
+    n, k = st.n, st.n_params  # k: exogenous regressors + the one endogenous treatment
+    k2 = k - Zt.shape[1] + 1
+    if vce == "classical" and cl is None:
+        var = float(u @ u) / (n - k2) / denom
+    else:
+        var = (
+            float(_meat((dhat * u)[:, None], (dhat * u)[:, None], cl, n, k2, vce)[0, 0]) / denom**2
+        )
+    return _TSLS(beta, float(np.sqrt(var)), u)
+
+
+def _strength(
+    st: _Stage, tau: float = WEAK_BIAS_TAU, alpha: float = WEAK_ALPHA
+) -> dict[str, float]:
+    """First-stage Wald F, Montiel Olea–Pflueger effective F and its simplified critical value."""
+    k = st.pi.size
+    Vpp = st.V[k:, k:]
+    F = float(st.pi @ np.linalg.solve(Vpp, st.pi)) / k
+    F_eff = float(st.pi @ st.QZZ @ st.pi) / float(np.trace(Vpp @ st.QZZ))
+    # normalised first-stage variance W2 = Q^{1/2} Vpp Q^{1/2} (scale drops out of K_eff)
+    evals, evecs = np.linalg.eigh(st.QZZ)
+    root = evecs @ np.diag(np.sqrt(np.maximum(evals, 0))) @ evecs.T
+    W2 = root @ Vpp @ root
+    x = 1.0 / tau
+    tr, lmax = float(np.trace(W2)), float(np.linalg.eigvalsh(W2).max())
+    k_eff = tr**2 * (1 + 2 * x) / (float(np.trace(W2.T @ W2)) + 2 * x * tr * lmax)
+    crit = float(stats.ncx2.ppf(1 - alpha, k_eff, k_eff * x)) / k_eff
+    return {"F": F, "F_eff": F_eff, "critical_value": crit, "K_eff": k_eff}
+
+
+# ---------------------------------------------------------------------------- Anderson-Rubin
+
+
+def _ar_parts(st: _Stage) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    k = st.pi.size
+    return st.gamma, st.pi, st.V[:k, :k], st.V[:k, k:], st.V[k:, k:]
+
+
+def _ar_stat(st: _Stage, b: np.ndarray) -> np.ndarray:
+    """Robust Anderson–Rubin Wald statistic for H0: beta = b (chi-square with k df), vectorised."""
+    g, p, V11, V12, V22 = _ar_parts(st)
+    b = np.atleast_1d(np.asarray(b, dtype=float))
+    out = np.empty(b.size)
+    for i, bi in enumerate(b):
+        r = g - bi * p
+        Vb = V11 - bi * (V12 + V12.T) + bi**2 * V22
+        out[i] = float(r @ np.linalg.solve(Vb, r))
+    return out
+
+
+def _ar_just_identified(st: _Stage, c: float) -> list[tuple[float, float]]:
+    """Closed-form AR set with one instrument: {b : A b^2 + B b + C <= 0}."""
+    g, p = float(st.gamma[0]), float(st.pi[0])
+    v11, v12, v22 = float(st.V[0, 0]), float(st.V[0, 1]), float(st.V[1, 1])
+    A, B, C = p**2 - c * v22, -2 * (g * p - c * v12), g**2 - c * v11
+    inf = float("inf")
+    if abs(A) < 1e-300:
+        if B == 0:
+            return [(-inf, inf)] if C <= 0 else []
+        root = -C / B
+        return [(-inf, root)] if B > 0 else [(root, inf)]
+    disc = B**2 - 4 * A * C
+    if disc < 0:
+        return [] if A > 0 else [(-inf, inf)]
+    r1, r2 = sorted(((-B - np.sqrt(disc)) / (2 * A), (-B + np.sqrt(disc)) / (2 * A)))
+    if A > 0:
+        return [(float(r1), float(r2))]
+    return [(-inf, float(r1)), (float(r2), inf)]
+
+
+def _ar_numeric(st: _Stage, c: float, centre: float, scale: float) -> list[tuple[float, float]]:
+    """AR set with several instruments: sign changes of AR(b) - c on a tan grid, refined by brentq."""
+    theta = np.linspace(-np.pi / 2, np.pi / 2, 4001)[1:-1]
+    b = centre + scale * np.tan(theta)
+    f = _ar_stat(st, b) - c
+    k = st.pi.size
+    tail_inside = float(st.pi @ np.linalg.solve(st.V[k:, k:], st.pi)) <= c
+    inside = f <= 0
+    edges: list[float] = []
+    for i in np.flatnonzero(inside[1:] != inside[:-1]):
+        edges.append(optimize.brentq(lambda x: _ar_stat(st, x)[0] - c, b[i], b[i + 1]))
+    inf = float("inf")
+    starts = [-inf] if (inside[0] or tail_inside) else []
+    pieces: list[float] = starts + edges
+    if inside[-1] or tail_inside:
+        pieces.append(inf)
+    if len(pieces) % 2:  # the tail verdicts disagree with the grid: trust the grid ends
+        pieces = ([-inf] if inside[0] else []) + edges + ([inf] if inside[-1] else [])
+    return [(float(pieces[i]), float(pieces[i + 1])) for i in range(0, len(pieces), 2)]
+
+
+def anderson_rubin_set(
+    st: _Stage, conf_level: float, centre: float = 0.0, scale: float = 1.0
+) -> list[tuple[float, float]]:
+    """Anderson–Rubin confidence set at ``conf_level`` as a list of (low, high) intervals.
+
+    Infinite bounds mean the set is unbounded; several intervals mean a union. An empty list is
+    possible only with several instruments (the over-identifying restrictions are rejected).
+    """
+    c = float(stats.chi2.ppf(conf_level, st.pi.size))
+    if st.pi.size == 1:
+        return _ar_just_identified(st, c)
+    return _ar_numeric(st, c, centre, max(scale, 1e-12))
+
+
+def _set_text(pieces: list[tuple[float, float]]) -> str:
+    if not pieces:
+        return "empty (the over-identifying restrictions are rejected)"
+
+    def one(lo: float, hi: float) -> str:
+        left = "(-inf" if np.isinf(lo) else f"[{lo:.4g}"
+        right = "+inf)" if np.isinf(hi) else f"{hi:.4g}]"
+        return f"{left}, {right}"
+
+    return " ∪ ".join(one(lo, hi) for lo, hi in pieces)
+
+
+# ---------------------------------------------------------------------------- public estimator
+
+
+def _load(
+    data: Any,
+    outcome: str,
+    treatment: str,
+    instruments: list[str],
+    covariates: Sequence[str] | None,
+    cluster: str | None,
+    missing: _frame.MissingPolicy,
+) -> _frame.Columns:
+    roles = {"outcome": outcome, "treatment": treatment}
+    roles.update({_inst_role(i): z for i, z in enumerate(instruments)})
+    return _frame.load(
+        data,
+        numeric=roles,
+        keys={"cluster": cluster},
+        covariates=covariates,
+        missing=missing,
+        nonconstant=tuple(roles),
+        require_both=(),
+    )
+
+
+def _inst_role(i: int) -> str:
+    return "instrument" if i == 0 else f"instrument {i + 1}"
+
+
+def _validate(instrument: str | Sequence[str], vce: str, treatment: str, outcome: str) -> list[str]:
+    if vce not in _VCES:
+        raise DesignError(f"vce must be one of {', '.join(repr(v) for v in _VCES)}; got {vce!r}.")
+    instruments = [instrument] if isinstance(instrument, str) else list(instrument)
+    if not instruments:
+        raise DesignError("instrument must name at least one column.")
+    if len(set(instruments)) != len(instruments):
+        raise DesignError(f"instruments contain duplicates: {instruments}.")
+    clash = {treatment, outcome} & set(instruments)
+    if clash:
+        raise DesignError(
+            f"{sorted(clash)} cannot be both an instrument and the treatment/outcome; an "
+            "instrument is a separate column that shifts the treatment (e.g. randomized access)."
+        )
+    return instruments
+
+
+def iv(
+    data: Any,
+    *,
+    outcome: str,
+    treatment: str,
+    instrument: str | Sequence[str],
+    covariates: Sequence[str] | None = None,
+    cluster: str | None = None,
+    vce: VCE = "hc1",
+    conf_level: float = 0.95,
+    missing: _frame.MissingPolicy = "raise",
+) -> EstimateSet:
+    """Instrumental-variables estimate of the effect of ``treatment`` on ``outcome``.
+
+    Args:
+        data: a pandas, polars or pyarrow table (never modified).
+        outcome: numeric outcome column.
+        treatment: the (endogenous) treatment actually taken: binary use of a feature, or numeric.
+        instrument: one column (e.g. randomized ``access``) or several.
+        covariates: exogenous controls (categorical ones are one-hot encoded).
+        cluster: cluster column for CR1 standard errors (overrides ``vce``).
+        vce: ``"hc1"`` (default), ``"hc0"`` or ``"classical"`` (homoskedastic, textbook parity).
+        conf_level: confidence level of the intervals.
+        missing: ``"raise"`` (default) or ``"drop"`` rows with a missing value.
+
+    Returns:
+        An :class:`EstimateSet` whose headline is the causal effect. With one binary instrument
+        and a binary treatment (randomized access, voluntary use) its labels are ``"ITT"``,
+        ``"first stage (complier share)"`` and ``"LATE"`` (headline); with one other instrument
+        ``"reduced form"``, ``"first stage"`` and ``"2SLS"``; with several instruments only
+        ``"2SLS"`` (first-stage coefficients are in ``details``). When the effective F is below
+        the Montiel Olea–Pflueger critical value, the headline's interval and p-value are the
+        Anderson–Rubin ones (``details["ar_set"]`` lists its pieces) and the headline is
+        downgraded.
+    """
+    instruments = _validate(instrument, vce, treatment, outcome)
+    cols = _load(data, outcome, treatment, instruments, covariates, cluster, missing)
+    if conf_level <= 0 or conf_level >= 1:
+        raise DesignError(f"conf_level must lie strictly between 0 and 1; got {conf_level}.")
+    y, d = cols["outcome"], cols["treatment"]
+    Z = np.column_stack([cols[_inst_role(i)] for i in range(len(instruments))])
+    W = np.column_stack([np.ones(cols.n_obs), cols.X])
+    if cols.n_obs <= W.shape[1] + Z.shape[1] + 1:
+        raise DataError(
+            f"{cols.n_obs} observations cannot identify {W.shape[1] + Z.shape[1]} first-stage "
+            "coefficients; the design needs more rows."
+        )
+    cl = cols["cluster"] if cluster is not None else None
+    M = _partial_out(W, np.column_stack([y, d, Z]))
+    yt, dt, Zt = M[:, 0], M[:, 1], M[:, 2:]
+    st = _stages(yt, dt, Zt, W.shape[1], vce, cl)
+    fit = _tsls(yt, dt, Zt, st, vce, cl)
+    binary = len(instruments) == 1 and _is01(d) and _is01(Z[:, 0])
+    ctx = _Context(
+        cols, outcome, treatment, instruments, list(covariates or []), cluster, vce, conf_level
+    )
+    return _assemble(ctx, st, fit, binary, y, d, Z)
+
+
+def _is01(x: np.ndarray) -> bool:
+    return bool(np.all((x == 0) | (x == 1)))
+
+
+@dataclass(frozen=True)
+class _Context:
+    cols: _frame.Columns
+    outcome: str
+    treatment: str
+    instruments: list[str]
+    covariates: list[str]
+    cluster: str | None
+    vce: str
+    conf_level: float
+
+    @property
+    def vce_text(self) -> str:
+        if self.cluster is not None:
+            n_g = int(self.cols["cluster"].max()) + 1
+            return f"cluster-robust (CR1, {n_g} clusters of {self.cluster!r})"
+        return {"hc1": "robust (HC1)", "hc0": "robust (HC0)", "classical": "classical"}[self.vce]
+
+    def params(self, binary: bool) -> dict[str, Any]:
+        return {
+            "design": "iv",
+            "outcome": self.outcome,
+            "treatment": self.treatment,
+            "instrument": self.instruments,
+            "covariates": self.covariates,
+            "cluster": self.cluster,
+            "vce": self.vce if self.cluster is None else "cluster",
+            "conf_level": self.conf_level,
+            "binary_access": binary,
+            "weak_bias_tau": WEAK_BIAS_TAU,
+        }
+
+
+def _strength_diagnostic(s: dict[str, float], k: int, vce_text: str) -> Diagnostic:
+    weak = s["F_eff"] < s["critical_value"]
+    msg = (
+        f"Effective first-stage F = {s['F_eff']:.1f} ({vce_text}; {k} instrument(s)) against the "
+        f"critical value {s['critical_value']:.1f} for a worst-case 2SLS bias of "
+        f"{100 * WEAK_BIAS_TAU:g}% at the {100 * WEAK_ALPHA:g}% level."
+    )
+    if weak:
+        msg += (
+            " The instrument is weak: 2SLS is biased towards the naive comparison and its normal "
+            "interval undercovers, so the headline interval and p-value are the Anderson–Rubin "
+            "ones (valid whatever the strength). Get a stronger instrument (more take-up, a larger "
+            "sample) before trusting the point estimate."
+        )
+    return Diagnostic(
+        name="instrument strength",
+        verdict="fail" if weak else "pass",
+        value=s["F_eff"],
+        threshold=f"effective F >= {s['critical_value']:.1f} (Montiel Olea & Pflueger 2013)",
+        message=msg,
+        consequence="downgrade",
+        details={"first_stage_F": s["F"], "K_eff": s["K_eff"]},
+    )
+
+
+def _ar_curve(st: _Stage, fit: _TSLS, pieces: list[tuple[float, float]]) -> dict[str, Any]:
+    finite = [x for p in pieces for x in p if np.isfinite(x)] + [fit.beta]
+    lo, hi = min(finite), max(finite)
+    half = max(hi - lo, 4 * fit.se, 1e-6)
+    b = np.linspace(lo - 0.5 * half, hi + 0.5 * half, 201)
+    return {"b": b.tolist(), "stat": _ar_stat(st, b).tolist()}
+
+
+def _headline(
+    ctx: _Context, st: _Stage, fit: _TSLS, weak: bool, pieces: list[tuple[float, float]]
+) -> tuple[float, float, float, float, str]:
+    """(std_error, ci_low, ci_high, p_value, inference text) of the causal headline."""
+    k = st.pi.size
+    ar_text = _set_text(pieces)
+    if not weak:
+        lo, hi, p = interval(fit.beta, fit.se, ctx.conf_level)
+        text = (
+            f"2SLS, {ctx.vce_text} standard error, normal interval; Anderson–Rubin "
+            f"{100 * ctx.conf_level:g}% set (robust to weak instruments): {ar_text}"
+        )
+        return fit.se, lo, hi, p, text
+    p_ar = float(stats.chi2.sf(_ar_stat(st, np.array([0.0]))[0], k))
+    if pieces:
+        lo, hi = min(p[0] for p in pieces), max(p[1] for p in pieces)
+    else:
+        lo = hi = float("nan")
+    text = (
+        f"weak instrument: Anderson–Rubin {100 * ctx.conf_level:g}% confidence set by test "
+        f"inversion ({ctx.vce_text}): {ar_text}; ci_low/ci_high give its hull; the p-value is the "
+        f"AR test of no effect; no standard error (2SLS se {fit.se:.4g} is not reliable)"
+    )
+    return float("nan"), float(lo), float(hi), p_ar, text
+
+
+def _make(
+    ctx: _Context, est: float, se: float, lo: float, hi: float, p: float, **kw: Any
+) -> Estimate:
+    return Estimate(
+        estimate=float(est),
+        std_error=float(se),
+        ci_low=float(lo),
+        ci_high=float(hi),
+        conf_level=ctx.conf_level,
+        p_value=float(p),
+        n_obs=ctx.cols.n_obs,
+        n_dropped=ctx.cols.n_dropped,
+        **kw,
+    )
+
+
+def _wald(ctx: _Context, est: float, se: float, **kw: Any) -> Estimate:
+    lo, hi, p = interval(est, se, ctx.conf_level)
+    return _make(
+        ctx, est, se, lo, hi, p, inference=f"{ctx.vce_text} standard error, normal interval", **kw
+    )
+
+
+def _arms(y: np.ndarray, d: np.ndarray, z: np.ndarray) -> dict[str, Any]:
+    """Raw counts, take-up and outcome means by access arm (for plots and the compliance table)."""
+    out: dict[str, Any] = {}
+    for arm, mask in (("access", z == 1), ("no access", z == 0)):
+        out[arm] = {
+            "n": int(mask.sum()),
+            "take_up": float(d[mask].mean()),
+            "mean_outcome": float(y[mask].mean()),
+        }
+    at = out["no access"]["take_up"]
+    nt = 1 - out["access"]["take_up"]
+    out["shares"] = {"always_takers": at, "never_takers": nt, "compliers": 1 - at - nt}
+    return out
+
+
+def _components(ctx: _Context, st: _Stage, binary: bool) -> list[tuple[str, Estimate]]:
+    """The ITT / reduced form and the first stage (one instrument only)."""
+    if st.pi.size > 1:
+        return []
+    z, d, y = ctx.instruments[0], ctx.treatment, ctx.outcome
+    adj = " (regression-adjusted)" if ctx.covariates else ""
+    if binary:
+        rf_label, fs_label = "ITT", "first stage (complier share)"
+        rf_est = f"intent-to-treat: effect of being given access ({z} = 1) on mean {y}, used or not"
+        fs_est = (
+            f"complier share: increase in the share using {d} caused by access ({z} = 1), under "
+            "monotonicity (no one uses it because access was withheld)"
+        )
+    else:
+        rf_label, fs_label = "reduced form", "first stage"
+        rf_est = f"reduced form: change in mean {y} per unit of {z}"
+        fs_est = f"first stage: change in mean {d} per unit of {z}"
+    k = st.pi.size
+    rf = _wald(
+        ctx,
+        st.gamma[0],
+        np.sqrt(st.V[0, 0]),
+        estimand=rf_est,
+        method=f"OLS of {y} on {z}{adj}",
+        params=ctx.params(binary),
+    )
+    fs = _wald(
+        ctx,
+        st.pi[0],
+        np.sqrt(st.V[k, k]),
+        estimand=fs_est,
+        method=f"OLS of {d} on {z}{adj}",
+        params=ctx.params(binary),
+    )
+    return [(rf_label, rf), (fs_label, fs)]
+
+
+def _assemble(
+    ctx: _Context, st: _Stage, fit: _TSLS, binary: bool, y: np.ndarray, d: np.ndarray, Z: np.ndarray
+) -> EstimateSet:
+    strength = _strength(st)
+    diag = _strength_diagnostic(strength, st.pi.size, ctx.vce_text)
+    weak = diag.verdict == "fail"
+    pieces = anderson_rubin_set(st, ctx.conf_level, fit.beta, max(fit.se, 1e-12))
+    se, lo, hi, p, inference = _headline(ctx, st, fit, weak, pieces)
+    label = "LATE" if binary else "2SLS"
+    zs = ", ".join(ctx.instruments)
+    estimand = (
+        f"LATE: average effect of using {ctx.treatment} on {ctx.outcome} among compliers (users "
+        f"who use it because {zs} gave them access); not the average effect over all users"
+        if binary
+        else f"effect of {ctx.treatment} on {ctx.outcome} identified by {zs} (with heterogeneous "
+        "effects, a weighted average of local effects on those the instrument moves)"
+    )
+    adj = f", controls: {', '.join(ctx.covariates)}" if ctx.covariates else ""
+    head = _make(
+        ctx,
+        fit.beta,
+        se,
+        lo,
+        hi,
+        p,
+        estimand=estimand,
+        method=("Wald / 2SLS" if binary else "2SLS") + f" (instruments: {zs}{adj})",
+        params=ctx.params(binary),
+        diagnostics=(diag,),
+        inference=inference,
+        details={"tsls_std_error": fit.se, "ar_set": [list(q) for q in pieces]},
+    )
+    details: dict[str, Any] = {
+        "first_stage": {"coef": st.pi.tolist(), "instruments": ctx.instruments, **strength},
+        "reduced_form": {"coef": st.gamma.tolist()},
+        "tsls": {"estimate": fit.beta, "std_error": fit.se},
+        "ar_set": [list(q) for q in pieces],
+        "ar_set_text": _set_text(pieces),
+        "ar_critical_value": float(stats.chi2.ppf(ctx.conf_level, st.pi.size)),
+        "ar_curve": _ar_curve(st, fit, pieces),
+        "headline_interval": "anderson-rubin" if weak else "wald",
+    }
+    if binary:
+        details["arms"] = _arms(y, d, Z[:, 0])
+    warnings = (
+        (f"Weak instrument: the {label} interval is the Anderson–Rubin set {_set_text(pieces)}.",)
+        if weak
+        else ()
+    )
+    return EstimateSet(
+        title=f"Instrumental variables: effect of {ctx.treatment} on {ctx.outcome}",
+        estimates=(*_components(ctx, st, binary), (label, head)),
+        method="randomized access, voluntary use: ITT, complier share, LATE (Wald)"
+        if binary
+        else "two-stage least squares",
+        headline=label,
+        params=ctx.params(binary),
+        diagnostics=(diag,),
+        warnings=warnings,
+        details=details,
+    )
