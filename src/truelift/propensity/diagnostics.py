@@ -1,0 +1,221 @@
+"""Overlap, balance and model-fit diagnostics of the propensity designs, each with a verdict.
+
+* Overlap / positivity (Crump, Hotz, Imbens & Mitnik 2009; Li, Morgan & Zaslavsky 2018): the share
+  of units whose score lies outside ``[bound, 1 - bound]``, the score range per arm, Kish's
+  effective sample size per arm and the largest weight share. A failure **blocks** the ATE (units
+  that almost surely take, or never take, the feature have no comparable units in the other arm)
+  and the message names what *is* identified: the ATT when only never-takers are the problem, the
+  overlap-weighted ATO, or the ATE on a trimmed population.
+* Balance (Austin 2009; Stuart 2010): standardised mean differences and variance ratios of every
+  covariate level, raw and after weighting or matching; |SMD| < 0.1 passes, otherwise the headline
+  is downgraded. The SMD denominator is the pooled raw standard deviation
+  ``sqrt((s1^2 + s0^2) / 2)`` for both the raw and the adjusted difference (as in cobalt/tableone),
+  so the two columns are comparable.
+* The propensity model's AUC: a very high AUC (>= 0.9) warns that treatment is nearly
+  predictable, which thins the overlap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from truelift.result import Diagnostic, Verdict
+
+__all__ = ["auc_diagnostic", "balance_diagnostic", "balance_rows", "overlap_diagnostic"]
+
+SMD_THRESHOLD = 0.1
+AUC_THRESHOLD = 0.9
+OVERLAP_BOUND = 0.01
+OVERLAP_SHARE = 0.01
+
+
+def _wmean_var(B: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sw = w.sum()
+    m = (w @ B) / sw
+    v = (w @ (B * B)) / sw - m * m
+    return m, np.maximum(v, 0.0)
+
+
+def balance_rows(
+    B: np.ndarray, names: list[str], t: np.ndarray, w: np.ndarray | None
+) -> list[dict[str, Any]]:
+    """One row per covariate level: means, SMD and variance ratio, raw and (if ``w``) adjusted."""
+    tr, co = t == 1, t == 0
+    m1, v1 = _wmean_var(B[tr], np.ones(int(tr.sum())))
+    m0, v0 = _wmean_var(B[co], np.ones(int(co.sum())))
+    sd = np.sqrt((v1 + v0) / 2)
+    sd = np.where(sd > 0, sd, np.nan)
+    rows: list[dict[str, Any]] = []
+    if w is not None:
+        a1, u1 = _wmean_var(B[tr], w[tr])
+        a0, u0 = _wmean_var(B[co], w[co])
+    for j, name in enumerate(names):
+        row: dict[str, Any] = {
+            "covariate": name,
+            "mean_treated": float(m1[j]),
+            "mean_control": float(m0[j]),
+            "smd_raw": float((m1[j] - m0[j]) / sd[j]),
+            "vr_raw": float(v1[j] / v0[j]) if v0[j] > 0 else float("nan"),
+        }
+        if w is not None:
+            row["mean_treated_adj"] = float(a1[j])
+            row["mean_control_adj"] = float(a0[j])
+            row["smd_adj"] = float((a1[j] - a0[j]) / sd[j])
+            row["vr_adj"] = float(u1[j] / u0[j]) if u0[j] > 0 else float("nan")
+        rows.append(row)
+    return rows
+
+
+def balance_diagnostic(rows: list[dict[str, Any]], adjusted_by: str) -> Diagnostic:
+    """Pass when every covariate level has |SMD| < 0.1 after adjustment; else downgrade."""
+    smd = np.array([r.get("smd_adj", r["smd_raw"]) for r in rows], dtype=float)
+    smd = np.where(np.isfinite(smd), smd, 0.0)
+    worst = int(np.argmax(np.abs(smd)))
+    value = float(abs(smd[worst]))
+    verdict: Verdict
+    bad = [r["covariate"] for r, s in zip(rows, smd, strict=True) if abs(s) >= SMD_THRESHOLD]
+    if not bad:
+        verdict, msg = (
+            "pass",
+            f"All {len(rows)} covariate levels are balanced after {adjusted_by} "
+            f"(largest |SMD| {value:.3f}, {rows[worst]['covariate']}).",
+        )
+    else:
+        verdict, msg = (
+            "fail",
+            f"{len(bad)} covariate level(s) remain imbalanced after {adjusted_by} "
+            f"(|SMD| >= {SMD_THRESHOLD}): {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}. "
+            "The propensity model is misspecified for them: add interactions or splines, or "
+            "use aipw() so an outcome model can absorb the remaining imbalance.",
+        )
+    return Diagnostic(
+        name="balance",
+        verdict=verdict,
+        value=value,
+        threshold=f"|SMD| < {SMD_THRESHOLD} for every covariate level",
+        message=msg,
+        consequence="downgrade",
+        details={"table": rows},
+    )
+
+
+def _ess(w: np.ndarray) -> float:
+    s2 = float(w @ w)
+    return float(w.sum() ** 2 / s2) if s2 > 0 else 0.0
+
+
+def _overlap_facts(e: np.ndarray, t: np.ndarray, w: np.ndarray, bound: float) -> dict[str, Any]:
+    tr, co = t == 1, t == 0
+    return {
+        "range_treated": [float(e[tr].min()), float(e[tr].max())],
+        "range_control": [float(e[co].min()), float(e[co].max())],
+        "share_below": float(np.mean(e < bound)),
+        "share_above": float(np.mean(e > 1 - bound)),
+        "n_below": int((e < bound).sum()),
+        "n_above": int((e > 1 - bound).sum()),
+        "ess_treated": _ess(w[tr]),
+        "ess_control": _ess(w[co]),
+        "n_treated": int(tr.sum()),
+        "n_control": int(co.sum()),
+        "max_weight_share_treated": float(w[tr].max() / w[tr].sum()),
+        "max_weight_share_control": float(w[co].max() / w[co].sum()),
+        "bound": bound,
+    }
+
+
+def _alternatives(f: dict[str, Any], estimand: str) -> str:
+    alts = []
+    if estimand == "ATE" and f["n_above"] == 0:
+        alts.append(
+            "estimand='ATT' is identified (every treated unit has comparable untreated units)"
+        )
+    alts.append("estimand='ATO' (overlap weights) estimates the effect where both arms are common")
+    alts.append(
+        "trim=0.05 estimates the effect on units with propensity in [0.05, 0.95] (Crump et al. 2009)"
+    )
+    return "; ".join(alts)
+
+
+def overlap_diagnostic(
+    e: np.ndarray, t: np.ndarray, w: np.ndarray, estimand: str, bound: float = OVERLAP_BOUND
+) -> Diagnostic:
+    """Positivity for ``estimand``: blocks the headline when it is not identified."""
+    f = _overlap_facts(e, t, w, bound)
+    ess = (
+        f"effective sample size {f['ess_treated']:,.0f} of {f['n_treated']:,} treated and "
+        f"{f['ess_control']:,.0f} of {f['n_control']:,} untreated"
+    )
+    ranges = (
+        f"propensity ranges {f['range_treated'][0]:.3f}-{f['range_treated'][1]:.3f} (treated), "
+        f"{f['range_control'][0]:.3f}-{f['range_control'][1]:.3f} (untreated)"
+    )
+    if estimand == "ATO":
+        share, relevant = f["share_below"] + f["share_above"], "none (overlap weights)"
+        violated = False
+    elif estimand == "ATT":
+        share, relevant = f["share_above"], f"above {1 - bound:g}"
+        violated = share > OVERLAP_SHARE
+    else:
+        share, relevant = f["share_below"] + f["share_above"], f"outside [{bound:g}, {1 - bound:g}]"
+        violated = share > OVERLAP_SHARE
+    verdict: Verdict
+    if violated:
+        verdict = "fail"
+        msg = (
+            f"Positivity fails for the {estimand}: {share:.1%} of units have a propensity "
+            f"{relevant} ({f['n_above']:,} above, {f['n_below']:,} below), so their outcome "
+            f"under the other arm is not observed for anyone like them; {ranges}. The "
+            f"{estimand} is withheld. Instead: {_alternatives(f, estimand)}."
+        )
+    elif (
+        share > 0 or min(f["ess_treated"] / f["n_treated"], f["ess_control"] / f["n_control"]) < 0.1
+    ):
+        verdict = "warn"
+        msg = (
+            f"Overlap is thin: {share:.2%} of units have a propensity {relevant}; {ranges}; {ess}."
+        )
+    else:
+        verdict = "pass"
+        msg = f"Good overlap: {ranges}; {ess}."
+    return Diagnostic(
+        name="overlap",
+        verdict=verdict,
+        value=float(share),
+        threshold=f"share of units with propensity {relevant} <= {OVERLAP_SHARE:.0%}",
+        message=msg,
+        consequence="block",
+        details=f,
+    )
+
+
+def auc_diagnostic(auc: float) -> Diagnostic:
+    """The propensity model's discrimination; >= 0.9 warns that overlap will be thin."""
+    verdict: Verdict
+    if auc >= AUC_THRESHOLD:
+        verdict, msg = (
+            "warn",
+            f"The propensity model's AUC is {auc:.3f}: who takes the feature is almost "
+            "predictable from the covariates, so few units are comparable across arms.",
+        )
+    else:
+        verdict, msg = "pass", f"The propensity model's AUC is {auc:.3f}."
+    return Diagnostic(
+        name="propensity AUC",
+        verdict=verdict,
+        value=float(auc),
+        threshold=f"AUC < {AUC_THRESHOLD}",
+        message=msg,
+        consequence="none",
+    )
+
+
+def overlap_histogram(e: np.ndarray, t: np.ndarray, bins: int = 40) -> dict[str, Any]:
+    """Counts of the score per arm on a fixed grid over [0, 1] (what the overlap plot draws)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return {
+        "edges": edges.tolist(),
+        "treated": np.histogram(e[t == 1], bins=edges)[0].tolist(),
+        "control": np.histogram(e[t == 0], bins=edges)[0].tolist(),
+    }
