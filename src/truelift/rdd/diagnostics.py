@@ -1,0 +1,261 @@
+"""Falsification checks attached to an RD result, each with a verdict and a consequence.
+
+* density test (Cattaneo, Jansson & Ma 2020): bunching at the cutoff means sorting; a failure
+  (p < 0.01) **blocks** the headline;
+* covariate continuity (Lee & Lemieux 2010; Cattaneo, Idrobo & Titiunik 2020, sec. 5): RD on
+  each pre-treatment covariate as outcome, Holm-adjusted; a jump (p < 0.05) downgrades;
+* placebo cutoffs at the median of each side (only that side's data): a jump where there is no
+  treatment change warns;
+* bandwidth sensitivity (0.5h to 2h) and a donut RD (dropping |x - c| < 0.1 h): estimates that
+  leave the main robust interval warn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from truelift.errors import DataError
+from truelift.inference import adjust_pvalues
+from truelift.rdd._core import RDSpec, rd_arrays
+from truelift.rdd._fit import RDFit
+from truelift.rdd.density import density_test_arrays
+from truelift.result import Diagnostic, Verdict
+
+__all__ = ["density_diagnostic", "run_diagnostics"]
+
+DENSITY_FAIL = 0.01
+DENSITY_WARN = 0.05
+BW_MULTIPLES = (0.5, 0.75, 1.5, 2.0)
+
+
+def density_diagnostic(x: np.ndarray, c: float) -> Diagnostic:
+    """The density test as a blocking diagnostic."""
+    try:
+        dt = density_test_arrays(x, c)
+    except (DataError, np.linalg.LinAlgError, ValueError) as exc:
+        return Diagnostic(
+            "density test",
+            "warn",
+            None,
+            f"p >= {DENSITY_FAIL}",
+            f"The density test could not run: {exc}",
+            consequence="block",
+        )
+    pv = dt.p_value
+    verdict: Verdict = "fail" if pv < DENSITY_FAIL else "warn" if pv < DENSITY_WARN else "pass"
+    msg = (
+        f"Density of the running variable just below / above the cutoff: {dt.f_left:.4g} / "
+        f"{dt.f_right:.4g} (T = {dt.statistic:.2f}, p = {pv:.3g})."
+    )
+    if verdict != "pass":
+        msg += (
+            " Units appear to bunch on one side of the cutoff (manipulation of the running "
+            "variable), so units on the two sides are not comparable; the RD estimate is "
+            "not credible. Find out how the score is produced and whether it can be gamed."
+        )
+    return Diagnostic(
+        "density test",
+        verdict,
+        pv,
+        f"p >= {DENSITY_FAIL} (warn below {DENSITY_WARN})",
+        msg,
+        consequence="block",
+        details=dt.to_dict(),
+    )
+
+
+def _covariates(
+    x: np.ndarray, z: np.ndarray, names: list[str], c: float, spec: RDSpec
+) -> Diagnostic | None:
+    if not names:
+        return None
+    rows = []
+    for j, name in enumerate(names):
+        try:
+            f, _ = rd_arrays(x, z[:, j], c, spec)
+            rows.append((name, f.tau_cl, f.p_value("robust")))
+        except (DataError, np.linalg.LinAlgError):
+            continue
+    if not rows:
+        return None
+    adj = adjust_pvalues([r[2] for r in rows], "holm")
+    worst = int(np.argmin(adj))
+    verdict: Verdict = "fail" if adj[worst] < 0.05 else "pass"
+    msg = (
+        f"RD on each covariate as outcome; smallest Holm-adjusted robust p = {adj[worst]:.3g} "
+        f"({rows[worst][0]})."
+    )
+    if verdict == "fail":
+        msg += (
+            " A pre-treatment covariate jumps at the cutoff: units just above and below "
+            "differ in more than treatment. Investigate sorting before trusting the effect."
+        )
+    return Diagnostic(
+        "covariate continuity",
+        verdict,
+        float(adj[worst]),
+        "Holm p >= 0.05",
+        msg,
+        consequence="downgrade",
+        details={
+            "covariates": [
+                {"name": r[0], "jump": r[1], "p_value": r[2], "p_holm": float(a)}
+                for r, a in zip(rows, adj, strict=True)
+            ]
+        },
+    )
+
+
+def _placebo(x: np.ndarray, y: np.ndarray, c: float, spec: RDSpec) -> Diagnostic | None:
+    rows = []
+    for side in (x < c, x >= c):
+        xs, ys = x[side], y[side]
+        if xs.size < 40:
+            continue
+        cp = float(np.median(xs))
+        try:
+            f, _ = rd_arrays(xs, ys, cp, spec)
+        except (DataError, np.linalg.LinAlgError):
+            continue
+        rows.append({"cutoff": cp, "jump": f.tau_cl, "p_value": f.p_value("robust")})
+    if not rows:
+        return None
+    adj = adjust_pvalues([r["p_value"] for r in rows], "holm")
+    verdict: Verdict = "warn" if adj.min() < 0.05 else "pass"
+    msg = (
+        "Placebo cutoffs at the median of each side: "
+        + ", ".join(
+            f"{r['cutoff']:.4g} (jump {r['jump']:+.4g}, p {r['p_value']:.3g})" for r in rows
+        )
+        + "."
+    )
+    if verdict == "warn":
+        msg += " The outcome jumps where nothing changes: the functional form may be misfit."
+    return Diagnostic(
+        "placebo cutoffs",
+        verdict,
+        float(adj.min()),
+        "Holm p >= 0.05",
+        msg,
+        consequence="none",
+        details={"placebos": rows},
+    )
+
+
+def _refit(x, y, c, spec: RDSpec, h, b, t, z, cl) -> RDFit:  # type: ignore[no-untyped-def]
+    s = RDSpec(
+        p=spec.p,
+        q=spec.q,
+        kernel=spec.kernel,
+        bandwidth=h,
+        b=b,
+        vce=spec.vce,
+        nnmatch=spec.nnmatch,
+        masspoints=spec.masspoints,
+        conf_level=spec.conf_level,
+    )
+    return rd_arrays(x, y, c, s, t=t, z=z, cl=cl)[0]
+
+
+def _sensitivity(x, y, c, spec, fit: RDFit, t, z, cl, sign: float) -> list[Diagnostic]:  # type: ignore[no-untyped-def]
+    lo, hi = sorted(sign * v for v in fit.ci("robust"))
+    rows: list[dict[str, Any]] = []
+    for m in BW_MULTIPLES:
+        h = (fit.h[0] * m, fit.h[1] * m)
+        b = (fit.b[0] * m, fit.b[1] * m)
+        try:
+            f = _refit(x, y, c, spec, h, b, t, z, cl)
+        except (DataError, np.linalg.LinAlgError, ValueError):
+            continue
+        a, bb = sorted(sign * v for v in f.ci("robust"))
+        rows.append({"multiple": m, "h": h[0], "estimate": sign * f.tau_cl, "ci": [a, bb]})
+    outside = [r for r in rows if not lo <= r["estimate"] <= hi]
+    out = [
+        Diagnostic(
+            "bandwidth sensitivity",
+            "warn" if outside else "pass",
+            float(len(outside)),
+            "estimates at 0.5h-2h inside the main robust CI",
+            "Estimates at "
+            + ", ".join(f"{r['multiple']:g}h: {r['estimate']:+.4g}" for r in rows)
+            + (
+                f"; {len(outside)} fall outside the main robust interval [{lo:.4g}, {hi:.4g}]."
+                if outside
+                else "; all inside the main robust interval."
+            ),
+            consequence="none",
+            details={"rows": rows},
+        )
+    ]
+    radius = 0.1 * min(fit.h)
+    keep = np.abs(x - c) >= radius
+    try:
+        f = _refit(
+            x[keep],
+            y[keep],
+            c,
+            spec,
+            fit.h,
+            fit.b,
+            None if t is None else t[keep],
+            None if z is None else z[keep],
+            None if cl is None else cl[keep],
+        )
+        est = sign * f.tau_cl
+        ok = lo <= est <= hi
+        out.append(
+            Diagnostic(
+                "donut",
+                "pass" if ok else "warn",
+                est,
+                "donut estimate inside the main robust CI",
+                f"Dropping the {int((~keep).sum()):,} observations with |x - c| < {radius:.4g} "
+                f"gives {est:+.4g} (main {sign * fit.tau_cl:+.4g})."
+                + (
+                    ""
+                    if ok
+                    else " The estimate leans on the units closest to the cutoff, where "
+                    "sorting or heaping is most likely."
+                ),
+                consequence="none",
+                details={"radius": radius, "estimate": est},
+            )
+        )
+    except (DataError, np.linalg.LinAlgError, ValueError):
+        pass
+    return out
+
+
+def run_diagnostics(
+    x_all: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    c: float,
+    spec: RDSpec,
+    fit: RDFit,
+    *,
+    t: Any,
+    z: Any,
+    cl: Any,
+    names: list[str],
+    sign: float,
+) -> tuple[Diagnostic, ...]:
+    """All RD diagnostics for a fit on (x, y) (x_all: the running variable before any donut)."""
+    selector = RDSpec(
+        p=spec.p,
+        q=spec.q,
+        kernel=spec.kernel,
+        bandwidth="mserd",
+        vce=spec.vce,
+        nnmatch=spec.nnmatch,
+        masspoints=spec.masspoints,
+        conf_level=spec.conf_level,
+    )
+    diags: list[Diagnostic | None] = [density_diagnostic(x_all, c)]
+    if z is not None:
+        diags.append(_covariates(x, z, names, c, selector))
+    diags.append(_placebo(x, y, c, selector))
+    diags.extend(_sensitivity(x, y, c, spec, fit, t, z, cl, sign))
+    return tuple(d for d in diags if d is not None)
