@@ -108,9 +108,10 @@ class FEFit:
 
 
 def _fe_count(groups: list[np.ndarray], cluster: np.ndarray, fe_dof: FeDof) -> int:
-    """Fixed-effect parameters counted in K (one level of every extra dimension is redundant)."""
-    k = 0
-    for i, g in enumerate(groups):
+    """Fixed-effect parameters counted in K (one level of every extra counted dimension is
+    redundant). ``"nested"`` skips dimensions nested in the clusters (pyfixest/fixest default)."""
+    k, counted = 0, 0
+    for g in groups:
         levels = int(g.max()) + 1
         nested = False
         if fe_dof == "nested":
@@ -118,7 +119,8 @@ def _fe_count(groups: list[np.ndarray], cluster: np.ndarray, fe_dof: FeDof) -> i
             first[g] = cluster  # the last cluster seen per level
             nested = bool(np.all(first[g] == cluster))
         if not nested:
-            k += levels - (1 if i > 0 or k > 0 else 0)
+            k += levels - (1 if counted else 0)
+            counted += 1
     return k
 
 
@@ -501,9 +503,15 @@ def twfe(
     if wild_bootstrap:
         gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         p, lo, hi = wild_cluster_bootstrap(
-            fit, y, groups, cl, n_boot=int(n_boot), weights=bootstrap_weights, rng=gen,
+            fit,
+            y,
+            groups,
+            cl,
+            n_boot=int(n_boot),
+            weights=bootstrap_weights,
+            rng=gen,
             conf_level=conf_level,
-        )  # fmt: skip
+        )
         inference = (
             f"restricted wild cluster bootstrap-t ({bootstrap_weights}, {n_boot} draws, {G} "
             f"clusters): p-value and test-inversion interval; SE is CR1"
