@@ -1,0 +1,554 @@
+"""A/B (and A/B/n) readouts: difference in means, relative lift, CUPED / Lin regression adjustment,
+ratio metrics, cluster-randomized tests, multiple-testing corrections and the SRM gate.
+
+Estimators (all from per-arm sufficient statistics, see :mod:`truelift.experiment._moments`):
+
+* difference in means with Welch (unequal-variance) standard errors (Neyman 1923);
+* relative lift ``mean_t / mean_c - 1`` with a delta-method interval (Deng, Knoblich & Lu 2018);
+* regression adjustment: Lin (2013, Ann. Appl. Stat.) fully interacted OLS (default) or CUPED
+  (Deng, Xu, Kohavi & Walker 2013, WSDM) with one pooled slope; robust (HC) variances;
+* ratio metrics ``sum(num) / sum(den)`` (per session, per token) by the delta method;
+* cluster-randomized tests: cluster totals and the ratio (cluster-level delta-method) estimator,
+  equivalent to CR1 cluster-robust inference for the user-weighted mean (Donner & Klar 2000);
+* Holm (1979) family-wise or Benjamini–Hochberg (1995) false-discovery-rate adjusted p-values,
+  with Bonferroni simultaneous or Benjamini–Yekutieli (2005) FCR-adjusted intervals;
+* sample-ratio mismatch (Fabijan et al. 2019): a failed check withholds the readout.
+
+Return type: one :class:`~truelift.result.Estimate` when there is exactly one comparison of one
+metric (two arms, one outcome); otherwise an :class:`~truelift.result.EstimateSet` with one
+estimate per (metric, arm vs control), the first one being the headline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from scipy import stats
+
+from truelift import _frame
+from truelift.errors import DataError, DesignError
+from truelift.experiment import _moments as mo
+from truelift.experiment.srm import srm_check
+from truelift.inference import adjust_pvalues, interval
+from truelift.result import Diagnostic, Estimate, EstimateSet
+
+__all__ = ["ab_test", "arm_order"]
+
+Correction = Literal["holm", "bh"]
+AdjustmentOpt = Literal["lin", "cuped"]
+_HEAVY_KURTOSIS = 20.0
+_WINSOR_Q = 0.99
+
+
+def arm_order(levels: np.ndarray, control: Any) -> list[int]:
+    """Indices of ``levels``: the control first, then the others in their sorted order.
+
+    With ``control=None``: 0 (or False) for a 0/1 variant, else a level called "control".
+    """
+    labels = list(levels)
+    if control is None:
+        as_text = [str(v).lower() for v in labels]
+        if all(isinstance(v, (bool, np.bool_)) for v in labels) or set(as_text) <= {"0", "1"}:
+            ci = as_text.index("0") if "0" in as_text else as_text.index("false")
+        elif "control" in as_text:
+            ci = as_text.index("control")
+        else:
+            raise DesignError(
+                f"variant has levels {[str(v) for v in labels]}; name the control arm, e.g. "
+                f"control={str(labels[0])!r} (only a 0/1 variant or a level called 'control' is "
+                "recognised automatically)."
+            )
+    else:
+        hits = [i for i, v in enumerate(labels) if v == control or str(v) == str(control)]
+        if not hits:
+            raise DesignError(
+                f"control={control!r} is not a level of variant; levels: "
+                f"{[str(v) for v in labels]}."
+            )
+        ci = hits[0]
+    return [ci] + [i for i in range(len(labels)) if i != ci]
+
+
+@dataclass(frozen=True)
+class _Metric:
+    label: str
+    kind: Literal["mean", "ratio"]
+    columns: tuple[str, ...]  # roles in the loaded Columns
+
+
+def _as_list(x: Any) -> list[Any]:
+    if x is None:
+        return []
+    return [x] if isinstance(x, (str, tuple)) and not _is_ratio_pair(x) else list(x)
+
+
+def _is_ratio_pair(x: Any) -> bool:
+    return isinstance(x, tuple) and len(x) == 2 and all(isinstance(v, str) for v in x)
+
+
+def _metrics(outcome: Any, ratio: Any) -> tuple[list[_Metric], dict[str, str]]:
+    outcomes = [outcome] if isinstance(outcome, str) else list(outcome or [])
+    ratios = [ratio] if _is_ratio_pair(ratio) else list(ratio or [])
+    if not outcomes and not ratios:
+        raise DesignError("give at least one metric: outcome='col' and/or ratio=('num', 'den').")
+    metrics: list[_Metric] = []
+    numeric: dict[str, str] = {}
+    for i, name in enumerate(outcomes):
+        role = "outcome" if i == 0 else f"outcome {i + 1}"
+        numeric[role] = name
+        metrics.append(_Metric(str(name), "mean", (role,)))
+    for i, pair in enumerate(ratios):
+        if not _is_ratio_pair(pair):
+            raise DesignError(
+                f"ratio must be a (numerator, denominator) pair of column names; got {pair!r}."
+            )
+        rn, rd = (
+            f"numerator {i + 1}" if i else "numerator",
+            f"denominator {i + 1}" if i else ("denominator"),
+        )
+        numeric[rn], numeric[rd] = pair
+        metrics.append(_Metric(f"{pair[0]} / {pair[1]}", "ratio", (rn, rd)))
+    labels = [m.label for m in metrics]
+    if len(set(labels)) != len(labels):
+        raise DesignError(f"metrics are listed twice: {labels}.")
+    return metrics, numeric
+
+
+def _validate(correction: Any, adjustment: Any, alpha: float, winsorize: Any) -> None:
+    if correction not in (None, "holm", "bh"):
+        raise DesignError(f"correction must be None, 'holm' or 'bh'; got {correction!r}.")
+    if adjustment not in ("lin", "cuped"):
+        raise DesignError(f"adjustment must be 'lin' or 'cuped'; got {adjustment!r}.")
+    if not 0 < alpha < 1:
+        raise DesignError(f"alpha must lie strictly between 0 and 1; got {alpha}.")
+    if winsorize is not None and not 0.5 < float(winsorize) < 1:
+        raise DesignError(
+            f"winsorize must be an upper quantile in (0.5, 1), e.g. 0.99; got {winsorize!r}."
+        )
+
+
+def _winsorized(y: np.ndarray, q: float) -> np.ndarray:
+    cap = float(np.quantile(y, q))
+    return np.minimum(y, cap)
+
+
+@dataclass(frozen=True)
+class _Units:
+    """Analysis units (rows, or clusters) with arm codes, components and covariates."""
+
+    arm: np.ndarray
+    C: np.ndarray
+    X: np.ndarray
+    comps: list[list[int]]
+    n_units: np.ndarray  # randomized units per arm (rows or clusters)
+    n_rows: np.ndarray  # rows per arm
+
+
+def _components(cols: _frame.Columns, metrics: list[_Metric], winsor: float | None) -> np.ndarray:
+    blocks = []
+    for m in metrics:
+        for j, role in enumerate(m.columns):
+            v = cols[role]
+            if winsor is not None and j == 0 and np.unique(v[:100]).size > 2:
+                v = _winsorized(v, winsor)
+            blocks.append(v)
+    return np.column_stack(blocks)
+
+
+def _row_comps(metrics: list[_Metric]) -> list[list[int]]:
+    comps, pos = [], 0
+    for m in metrics:
+        comps.append(list(range(pos, pos + len(m.columns))))
+        pos += len(m.columns)
+    return comps
+
+
+def _units(
+    cols: _frame.Columns, metrics: list[_Metric], code: np.ndarray, winsor: float | None
+) -> _Units:
+    A = int(code.max()) + 1
+    C, X = _components(cols, metrics, winsor), cols.X
+    n_rows = np.bincount(code, minlength=A)
+    comps = _row_comps(metrics)
+    if "cluster" not in cols:
+        return _Units(code, C, X, comps, n_rows, n_rows)
+    g = cols["cluster"]
+    G = int(g.max()) + 1
+    arm_min = np.full(G, A)
+    np.minimum.at(arm_min, g, code)
+    arm_max = np.zeros(G, dtype=np.int64)
+    np.maximum.at(arm_max, g, code)
+    if (arm_min != arm_max).any():
+        raise DataError(
+            f"{int((arm_min != arm_max).sum())} cluster(s) contain more than one variant; a "
+            "cluster-randomized test needs every unit of a cluster in the same arm. Check the "
+            "cluster column, or analyse without cluster=."
+        )
+    size = np.bincount(g, minlength=G).astype(float)
+    blocks: list[np.ndarray] = []
+    for m, rc in zip(metrics, comps, strict=True):
+        blocks.append(np.bincount(g, weights=C[:, rc[0]], minlength=G))
+        blocks.append(
+            size if m.kind == "mean" else np.bincount(g, weights=C[:, rc[1]], minlength=G)
+        )
+    Xg = np.empty((G, 0))
+    if X.shape[1]:
+        Xg = np.column_stack(
+            [np.bincount(g, weights=X[:, j], minlength=G) for j in range(X.shape[1])]
+        )
+    cl_comps = [[2 * i, 2 * i + 1] for i in range(len(metrics))]
+    n_units = np.bincount(arm_max, minlength=A)
+    return _Units(arm_max, np.column_stack(blocks), Xg, cl_comps, n_units, n_rows)
+
+
+def _multiplicity(
+    p: np.ndarray, conf: float, alpha: float, correction: Correction | None
+) -> tuple[np.ndarray, float, str]:
+    """Adjusted p-values, the interval level to use and a description."""
+    m = p.size
+    if correction is None or m == 1:
+        return p, conf, "none"
+    p_adj = adjust_pvalues(p.tolist(), correction)
+    if correction == "holm":
+        return p_adj, 1 - (1 - conf) / m, f"Holm p-values, Bonferroni {m}-way simultaneous CIs"
+    r = max(int((p_adj < alpha).sum()), 1)
+    return p_adj, 1 - r * (1 - conf) / m, f"BH p-values, Benjamini–Yekutieli FCR CIs (R={r})"
+
+
+def _heavy_tail_check(
+    cols: _frame.Columns,
+    metric: _Metric,
+    code: np.ndarray,
+    t: int,
+    c: int,
+    alpha: float,
+) -> Diagnostic | None:
+    y = cols[metric.columns[0]]
+    if metric.kind != "mean" or np.unique(y[:200]).size <= 2:
+        return None
+    kurt = float(stats.kurtosis(y))
+    if not kurt > _HEAVY_KURTOSIS:
+        return None
+    out = []
+    for v in (y, _winsorized(y, _WINSOR_Q)):
+        vt, vc = v[code == t], v[code == c]
+        d = vt.mean() - vc.mean()
+        se = np.sqrt(vt.var(ddof=1) / vt.size + vc.var(ddof=1) / vc.size)
+        out.append((d, 2 * stats.norm.sf(abs(d) / se)))
+    same = (np.sign(out[0][0]) == np.sign(out[1][0])) and (
+        (out[0][1] < alpha) == (out[1][1] < alpha)
+    )
+    return Diagnostic(
+        name="heavy tails",
+        verdict="pass" if same else "warn",
+        value=kurt,
+        threshold=f"conclusion unchanged after capping at the pooled {_WINSOR_Q:.0%} quantile",
+        message=(
+            f"{metric.label} is heavy-tailed (excess kurtosis {kurt:.0f}). Raw difference "
+            f"{out[0][0]:+.4g} (p = {out[0][1]:.3g}); winsorized at the {_WINSOR_Q:.0%} quantile "
+            f"{out[1][0]:+.4g} (p = {out[1][1]:.3g}). "
+            + (
+                "The conclusion survives winsorization."
+                if same
+                else "The conclusion changes when the top 1% is capped: a few extreme users "
+                "drive it. Report the winsorized metric (winsorize=0.99) or a longer test."
+            )
+        ),
+        consequence="none",
+        details={"raw": list(out[0]), "winsorized": list(out[1]), "quantile": _WINSOR_Q},
+    )
+
+
+def _method(adjust: str | None, metric: _Metric, clustered: bool) -> str:
+    parts = [
+        {
+            None: "difference in means",
+            "lin": "Lin (2013) interacted regression adjustment",
+            "cuped": "CUPED (pooled-slope regression adjustment)",
+        }[adjust]
+    ]
+    if metric.kind == "ratio":
+        parts.append("ratio metric (delta method)")
+    if clustered:
+        parts.append("cluster-randomized (cluster-level delta method)")
+    return ", ".join(parts)
+
+
+def _estimand(metric: _Metric, arm: str, ctrl: str, variant: str, unit: str | None) -> str:
+    what = (
+        f"mean {metric.label} per row"
+        if metric.kind == "mean"
+        else f"ratio of totals {metric.label}"
+    )
+    how = f"randomized by {unit}" if unit else "randomized by row"
+    return (
+        f"average effect of assignment to {variant} = {arm} vs {ctrl} on the {what} "
+        f"(difference; {how}); relative lift in details"
+    )
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """Everything ab_test computed, before it is packaged into results."""
+
+    metrics: list[_Metric]
+    arms: list[str]
+    units: _Units
+    am: mo.AdjustedMeans
+    contrasts: dict[tuple[int, int], mo.Contrast]  # (metric index, arm index) -> contrast
+
+
+def _fit(
+    cols: _frame.Columns,
+    metrics: list[_Metric],
+    order: list[int],
+    adjust: str | None,
+    winsor: float | None,
+) -> _Fit:
+    remap = np.empty(len(order), dtype=np.int64)
+    remap[order] = np.arange(len(order))
+    code = remap[cols["variant"]]
+    units = _units(cols, metrics, code, winsor)
+    A = len(order)
+    if (units.n_units < 2).any():
+        raise DataError(
+            f"every arm needs at least 2 randomized units; found {units.n_units.tolist()}."
+        )
+    mom = mo.arm_moments(units.arm, A, units.C, units.X)
+    am = mo.adjusted_means(mom, "none" if adjust is None else adjust)  # type: ignore[arg-type]
+    contrasts = {
+        (mi, a): mo.contrast(am, a, 0, units.comps[mi])
+        for mi in range(len(metrics))
+        for a in range(1, A)
+    }
+    labels = [str(v) for v in cols.levels["variant"][order]]
+    return _Fit(metrics, labels, units, am, contrasts)
+
+
+def _label(fit: _Fit, mi: int, a: int) -> str:
+    many_arms, many_metrics = len(fit.arms) > 2, len(fit.metrics) > 1
+    vs = f"{fit.arms[a]} vs {fit.arms[0]}"
+    if many_arms and many_metrics:
+        return f"{fit.metrics[mi].label}: {vs}"
+    return vs if many_arms else fit.metrics[mi].label
+
+
+def _estimate(
+    fit: _Fit,
+    key: tuple[int, int],
+    *,
+    p_adj: float,
+    level: float,
+    conf: float,
+    ctx: dict[str, Any],
+    diagnostics: tuple[Diagnostic, ...],
+) -> Estimate:
+    mi, a = key
+    m, c = fit.metrics[mi], fit.contrasts[key]
+    se = float(np.sqrt(c.var_diff))
+    lo, hi, p = interval(c.diff, se, level)
+    rse = float(np.sqrt(c.var_rel)) if np.isfinite(c.var_rel) else float("nan")
+    rlo, rhi, _ = interval(c.rel, rse, level)
+    comps = fit.units.comps[mi]
+    r2 = [float(fit.am.r2[arm, comps[0]]) for arm in (0, a)]
+    return Estimate(
+        estimate=c.diff,
+        std_error=se,
+        ci_low=lo,
+        ci_high=hi,
+        conf_level=conf,
+        p_value=p_adj if ctx["correction"] else p,
+        n_obs=int(fit.units.n_rows[0] + fit.units.n_rows[a]),
+        n_dropped=ctx["n_dropped"],
+        estimand=_estimand(m, fit.arms[a], fit.arms[0], ctx["variant"], ctx["cluster"]),
+        method=_method(ctx["adjustment"], m, ctx["cluster"] is not None),
+        params={
+            **ctx["params"],
+            "metric": m.label,
+            "metric_kind": m.kind,
+            "treatment_arm": fit.arms[a],
+        },
+        diagnostics=diagnostics + ctx["extra"].get(key, ()),
+        inference=ctx["inference"]
+        + (f"; interval level {level:.4g} ({ctx['mult']})" if level != conf else ""),
+        details={
+            "means": {"control": c.value_c, "treatment": c.value_t},
+            "se_means": {"control": float(np.sqrt(c.var_c)), "treatment": float(np.sqrt(c.var_t))},
+            "arms": {"control": fit.arms[0], "treatment": fit.arms[a]},
+            "n": {"control": int(fit.units.n_rows[0]), "treatment": int(fit.units.n_rows[a])},
+            "n_units": {
+                "control": int(fit.units.n_units[0]),
+                "treatment": int(fit.units.n_units[a]),
+            },
+            "relative_lift": c.rel,
+            "relative_se": rse,
+            "relative_ci": [rlo, rhi],
+            "p_value_unadjusted": p,
+            "significant": bool((p_adj if ctx["correction"] else p) < ctx["alpha"]),
+            "variance_explained": {"control": r2[0], "treatment": r2[1]},
+        },
+    )
+
+
+def _load(
+    data: Any,
+    *,
+    numeric: dict[str, str],
+    variant: str,
+    cluster: str | None,
+    covariates: Sequence[str] | None,
+    missing: Any,
+) -> _frame.Columns:
+    cols = _frame.load(
+        data,
+        numeric=numeric,
+        keys={"variant": variant, "cluster": cluster},
+        covariates=covariates,
+        missing=missing,
+        nonconstant=tuple(r for r in numeric if r.startswith("outcome")),
+    )
+    if cols.levels["variant"].size < 2:
+        raise DataError(
+            f"Variant column {variant!r} has a single value ({cols.levels['variant'][0]!r}) in "
+            f"all {cols.n_obs:,} rows; an A/B test needs at least two arms."
+        )
+    return cols
+
+
+def ab_test(
+    data: Any,
+    *,
+    outcome: str | Sequence[str] | None = None,
+    variant: str,
+    control: Any = None,
+    covariates: Sequence[str] | None = None,
+    ratio: tuple[str, str] | Sequence[tuple[str, str]] | None = None,
+    cluster: str | None = None,
+    alpha: float = 0.05,
+    correction: Correction | None = None,
+    conf_level: float | None = None,
+    adjustment: AdjustmentOpt = "lin",
+    expected_split: Sequence[float] | None = None,
+    winsorize: float | None = None,
+    missing: _frame.MissingPolicy = "raise",
+) -> Estimate | EstimateSet:
+    """Read out a randomized experiment: each arm against the control, for each metric.
+
+    Args:
+        data: pandas / polars / pyarrow table, one row per randomized unit (or per user within
+            clusters when ``cluster`` is given).
+        outcome: metric column(s); the effect is the difference in means.
+        variant: the arm column (0/1, bool or labels).
+        control: the control arm's label; default 0 (or False) for a 0/1 variant, or a level
+            called "control".
+        covariates: pre-treatment covariates (e.g. the pre-period metric) for regression
+            adjustment (``adjustment="lin"``: Lin 2013, per-arm slopes; ``"cuped"``: pooled slope).
+        ratio: ``(numerator, denominator)`` pair(s) for ratio-of-totals metrics (delta method).
+        cluster: the randomization unit when whole clusters (workspaces) were randomized.
+        alpha: significance level for ``details["significant"]`` and the BH interval count.
+        correction: ``None``, ``"holm"`` or ``"bh"`` across every (metric, arm) comparison.
+        conf_level: interval level; default ``1 - alpha``.
+        expected_split: planned shares per arm (control first) for the SRM check; equal if None.
+        winsorize: cap every non-binary outcome at this pooled upper quantile (e.g. 0.99).
+        missing: ``"raise"`` or ``"drop"``.
+
+    Returns:
+        An :class:`Estimate` for one metric and two arms, else an :class:`EstimateSet` (one
+        estimate per metric and arm vs control; the first is the headline).
+    """
+    conf = 1 - alpha if conf_level is None else conf_level
+    _validate(correction, adjustment, alpha, winsorize)
+    if not 0 < conf < 1:
+        raise DesignError(f"conf_level must lie strictly between 0 and 1; got {conf}.")
+    metrics, numeric = _metrics(outcome, ratio)
+    cols = _load(
+        data,
+        numeric=numeric,
+        variant=variant,
+        cluster=cluster,
+        covariates=covariates,
+        missing=missing,
+    )
+    order = arm_order(cols.levels["variant"], control)
+    adjust = adjustment if cols.X.shape[1] else None
+    fit = _fit(cols, metrics, order, adjust, winsorize)
+    srm = srm_check(
+        fit.units.n_units,
+        fit.arms,
+        expected_split=expected_split,
+        unit="clusters" if cluster else "rows",
+    )
+    keys = sorted(fit.contrasts)
+    p_raw = np.array(
+        [
+            interval(fit.contrasts[k].diff, float(np.sqrt(fit.contrasts[k].var_diff)), conf)[2]
+            for k in keys
+        ]
+    )
+    p_adj, level, mult = _multiplicity(p_raw, conf, alpha, correction)
+    extra: dict[tuple[int, int], tuple[Diagnostic, ...]] = {}
+    if cluster is None:
+        for k in keys:
+            d = _heavy_tail_check(cols, metrics[k[0]], fit.units.arm, k[1], 0, alpha)
+            extra[k] = (d,) if d is not None else ()
+    params = {
+        "design": "experiment",
+        "analysis": "ab_test",
+        "outcome": outcome,
+        "variant": variant,
+        "control": fit.arms[0],
+        "arms": fit.arms,
+        "covariates": list(cols.X_names),
+        "ratio": ratio,
+        "cluster": cluster,
+        "alpha": alpha,
+        "correction": correction,
+        "conf_level": conf,
+        "adjustment": adjust,
+        "expected_split": expected_split,
+        "winsorize": winsorize,
+        "missing": missing,
+    }
+    inference = (
+        "Welch / HC sandwich variance from per-arm sufficient statistics (delta method for "
+        "ratios" + (", cluster-level" if cluster else "") + "), normal interval"
+    )
+    ctx = {
+        "correction": correction,
+        "n_dropped": cols.n_dropped,
+        "variant": variant,
+        "cluster": cluster,
+        "adjustment": adjust,
+        "params": params,
+        "extra": extra,
+        "inference": inference,
+        "mult": mult,
+        "alpha": alpha,
+    }
+    ests = [
+        (
+            _label(fit, *k),
+            _estimate(
+                fit, k, p_adj=float(p_adj[i]), level=level, conf=conf, ctx=ctx, diagnostics=(srm,)
+            ),
+        )
+        for i, k in enumerate(keys)
+    ]
+    if len(ests) == 1:
+        return ests[0][1]
+    return EstimateSet(
+        title=f"A/B test on {variant}: {len(fit.arms)} arms, {len(metrics)} metric(s)",
+        estimates=tuple(ests),
+        method=ests[0][1].method,
+        headline=ests[0][0],
+        params=params,
+        diagnostics=(srm,),
+        details={
+            "multiplicity": mult,
+            "n_comparisons": len(ests),
+            "arm_counts": fit.units.n_units.tolist(),
+        },
+    )

@@ -1,0 +1,189 @@
+"""Power, sample size and minimum detectable effect of a two-arm (or A/B/n) experiment.
+
+Normal-approximation power of the two-sided (or one-sided) Wald test of a difference in means with
+unequal allocation, as in every experimentation platform (Kohavi, Tang & Xu 2020, ch. 17). Two
+design levers shrink the variance:
+
+* CUPED / regression adjustment with a pre-period covariate correlated ``rho`` with the outcome
+  multiplies the variance by ``1 - rho**2`` (Deng, Xu, Kohavi & Walker 2013);
+* cluster randomization (whole workspaces) multiplies it by the design effect
+  ``1 + (m - 1) * icc`` for clusters of ``m`` users (Donner & Klar 2000).
+
+Give exactly two of ``effect``, ``n`` and ``power``; :func:`power` solves for the third.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from scipy import optimize, stats
+
+from truelift.errors import DesignError
+from truelift.result import jsonable
+
+__all__ = ["PowerResult", "power"]
+
+Alternative = Literal["two-sided", "one-sided"]
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    """A solved power calculation. ``n_total`` counts users in every arm together."""
+
+    solved_for: str
+    effect: float
+    relative_effect: float | None
+    n_total: float
+    n_per_arm: tuple[float, ...]
+    n_clusters: float | None
+    power: float
+    alpha: float
+    sd: float
+    effective_sd: float
+    rho: float
+    icc: float
+    cluster_size: float
+    design_effect: float
+    allocation: float
+    n_arms: int
+    alternative: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(jsonable(asdict(self)))
+
+    def __str__(self) -> str:
+        rel = f" ({self.relative_effect:+.2%} relative)" if self.relative_effect is not None else ""
+        cl = f", {self.n_clusters:,.0f} clusters" if self.n_clusters is not None else ""
+        return (
+            f"Power analysis (solved for {self.solved_for}): effect {self.effect:+.4g}{rel}, "
+            f"n = {self.n_total:,.0f} users{cl}, power {self.power:.3f} at alpha {self.alpha:g} "
+            f"({self.alternative}); sd {self.sd:.4g} -> effective sd {self.effective_sd:.4g} "
+            f"(CUPED rho {self.rho:g}, design effect {self.design_effect:.3g})."
+        )
+
+
+def _power_at(delta: float, se: float, alpha: float, alternative: Alternative) -> float:
+    if alternative == "one-sided":
+        return float(stats.norm.cdf(abs(delta) / se - stats.norm.ppf(1 - alpha)))
+    z = stats.norm.ppf(1 - alpha / 2)
+    return float(stats.norm.cdf(abs(delta) / se - z) + stats.norm.cdf(-abs(delta) / se - z))
+
+
+def _resolve_sd(sd: float | None, baseline: float | None) -> float:
+    if sd is not None:
+        if not sd > 0:
+            raise DesignError(f"sd must be positive; got {sd}.")
+        return float(sd)
+    if baseline is None:
+        raise DesignError(
+            "give sd (the outcome's standard deviation) or, for a 0/1 outcome, baseline (its "
+            "control-arm rate)."
+        )
+    if not 0 < baseline < 1:
+        raise DesignError(
+            f"without sd, baseline must be a rate in (0, 1) (a 0/1 outcome); got {baseline}."
+        )
+    return math.sqrt(baseline * (1 - baseline))
+
+
+def _check(alpha: float, rho: float, icc: float, cluster_size: float, allocation: float) -> None:
+    if not 0 < alpha < 1:
+        raise DesignError(f"alpha must lie in (0, 1); got {alpha}.")
+    if not -1 < rho < 1:
+        raise DesignError(f"rho (covariate-outcome correlation) must lie in (-1, 1); got {rho}.")
+    if not 0 <= icc <= 1:
+        raise DesignError(f"icc must lie in [0, 1]; got {icc}.")
+    if cluster_size < 1:
+        raise DesignError(f"cluster_size must be at least 1; got {cluster_size}.")
+    if not 0 < allocation < 1:
+        raise DesignError(f"allocation (treated share) must lie in (0, 1); got {allocation}.")
+
+
+def power(
+    *,
+    effect: float | None = None,
+    n: float | None = None,
+    power: float | None = None,
+    alpha: float = 0.05,
+    sd: float | None = None,
+    baseline: float | None = None,
+    relative: bool = False,
+    rho: float = 0.0,
+    icc: float = 0.0,
+    cluster_size: float = 1.0,
+    allocation: float = 0.5,
+    n_arms: int = 2,
+    alternative: Alternative = "two-sided",
+) -> PowerResult:
+    """Solve for whichever of ``effect`` (MDE), ``n`` (total users) or ``power`` is ``None``.
+
+    Args:
+        effect: absolute difference in means (or relative to ``baseline`` if ``relative``).
+        n: total users across arms; with ``n_arms > 2`` arms are equal and each comparison
+            uses two arms (apply a multiplicity correction through ``alpha`` yourself).
+        power: target power, e.g. 0.8.
+        sd / baseline: outcome standard deviation, or the control rate of a 0/1 outcome.
+        rho: correlation of the CUPED covariate with the outcome (variance x ``1 - rho**2``).
+        icc / cluster_size: intra-cluster correlation and users per cluster (cluster design).
+        allocation: share of users in treatment (two arms only).
+    """
+    given = {"effect": effect, "n": n, "power": power}
+    missing = [k for k, v in given.items() if v is None]
+    if len(missing) != 1:
+        raise DesignError(
+            f"give exactly two of effect, n and power (one to solve for); got None for {missing}."
+        )
+    if alternative not in ("two-sided", "one-sided"):
+        raise DesignError(f"alternative must be 'two-sided' or 'one-sided'; got {alternative!r}.")
+    if n_arms < 2 or (n_arms > 2 and allocation != 0.5):
+        raise DesignError("n_arms must be >= 2; with more than two arms allocation must be 0.5.")
+    _check(alpha, rho, icc, cluster_size, allocation)
+    if power is not None and not alpha < power < 1:
+        raise DesignError(f"power must lie in (alpha, 1); got {power}.")
+    sigma = _resolve_sd(sd, baseline)
+    if relative and (baseline is None or baseline == 0):
+        raise DesignError("relative=True needs baseline (the control mean) to scale the effect.")
+    deff = 1 + (cluster_size - 1) * icc
+    eff_sd = sigma * math.sqrt((1 - rho**2) * deff)
+    share_t, share_c = (allocation, 1 - allocation) if n_arms == 2 else (1 / n_arms,) * 2
+    scale = 1.0 if not relative else float(baseline)  # type: ignore[arg-type]
+
+    def se_of(n_: float) -> float:
+        return eff_sd * math.sqrt(1 / (n_ * share_t) + 1 / (n_ * share_c))
+
+    delta = None if effect is None else float(effect) * scale
+    if delta is not None and delta == 0:
+        raise DesignError("effect must be non-zero.")
+    if power is None:
+        power = _power_at(delta, se_of(n), alpha, alternative)  # type: ignore[arg-type]
+    elif n is None:
+        d0 = float(delta or 0.0)
+        f = lambda n_: _power_at(d0, se_of(n_), alpha, alternative) - power  # noqa: E731
+        n = float(optimize.brentq(f, 2.0, 1e13, xtol=1e-6))
+    else:
+        se = se_of(n)
+        f = lambda d: _power_at(d, se, alpha, alternative) - power  # noqa: E731
+        delta = float(optimize.brentq(f, 1e-12 * se, 100 * se, xtol=1e-14))
+    delta, n = float(delta), float(n)  # type: ignore[arg-type]
+    n_arm = (n * share_t, n * share_c) if n_arms == 2 else (n / n_arms,) * n_arms
+    return PowerResult(
+        solved_for=missing[0],
+        effect=delta,
+        relative_effect=(delta / baseline) if baseline else None,
+        n_total=float(n),
+        n_per_arm=tuple(float(v) for v in n_arm),
+        n_clusters=(n / cluster_size) if cluster_size > 1 else None,
+        power=float(power),
+        alpha=alpha,
+        sd=sigma,
+        effective_sd=eff_sd,
+        rho=rho,
+        icc=icc,
+        cluster_size=float(cluster_size),
+        design_effect=deff,
+        allocation=allocation,
+        n_arms=n_arms,
+        alternative=alternative,
+    )
