@@ -1,6 +1,8 @@
-"""Difference-in-differences designs: 2x2, TWFE, event study, Goodman-Bacon decomposition and
-staggered adoption (Callaway & Sant'Anna 2021)."""
+"""Difference-in-differences designs: 2x2, two-way fixed effects, event study, the Goodman-Bacon
+(2021) decomposition of TWFE, and staggered adoption (Callaway & Sant'Anna 2021)."""
 
+from truelift.did.bacon import bacon
+from truelift.did.event_study import event_study
 from truelift.did.twfe import did_2x2, twfe
 
-__all__ = ["did_2x2", "twfe"]
+__all__ = ["bacon", "did_2x2", "event_study", "twfe"]
