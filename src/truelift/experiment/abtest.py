@@ -79,14 +79,8 @@ class _Metric:
     columns: tuple[str, ...]  # roles in the loaded Columns
 
 
-def _as_list(x: Any) -> list[Any]:
-    if x is None:
-        return []
-    return [x] if isinstance(x, (str, tuple)) and not _is_ratio_pair(x) else list(x)
-
-
 def _is_ratio_pair(x: Any) -> bool:
-    return isinstance(x, tuple) and len(x) == 2 and all(isinstance(v, str) for v in x)
+    return isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(v, str) for v in x)
 
 
 def _metrics(outcome: Any, ratio: Any) -> tuple[list[_Metric], dict[str, str]]:
