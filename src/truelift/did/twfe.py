@@ -438,18 +438,31 @@ def weights_diagnostic(xt: np.ndarray, d: np.ndarray, n_cohorts: int) -> Diagnos
 
 
 def group_means(
-    y: np.ndarray, unit: np.ndarray, tcode: np.ndarray, first: np.ndarray
+    y: np.ndarray,
+    unit: np.ndarray,
+    tcode: np.ndarray,
+    first: np.ndarray,
+    times: np.ndarray,
+    beta: float,
 ) -> dict[str, Any]:
-    """Mean outcome by adoption cohort (code; -1 never) and period code: small arrays for plots."""
+    """Mean outcome by adoption cohort and period, and the TWFE counterfactual (mean - beta) in
+    treated cells: the small arrays the group-means plot draws. Never-treated cohort: ``None``."""
     coh = first[unit]
     cohorts = np.unique(coh)
-    T = int(tcode.max()) + 1
+    T = times.size
     key = np.searchsorted(cohorts, coh) * T + tcode
     s = np.bincount(key, weights=y, minlength=cohorts.size * T).reshape(cohorts.size, T)
     c = np.bincount(key, minlength=cohorts.size * T).reshape(cohorts.size, T)
     with np.errstate(invalid="ignore", divide="ignore"):
         means = s / c
-    return {"cohort_codes": cohorts.tolist(), "means": means.tolist()}
+    treated = (cohorts[:, None] >= 0) & (np.arange(T)[None, :] >= cohorts[:, None])
+    cf = np.where(treated & (c > 0), means - beta, np.nan)
+    return {
+        "times": times.tolist(),
+        "cohorts": [None if k < 0 else times[k].item() for k in cohorts],
+        "means": means.tolist(),
+        "counterfactual": cf.tolist(),
+    }
 
 
 def twfe(
@@ -561,7 +574,8 @@ def twfe(
         details={
             "coef": dict(zip([treatment, *cols.X_names], fit.coef.tolist(), strict=True)),
             "se": dict(zip([treatment, *cols.X_names], fit.se.tolist(), strict=True)),
-            "times": times.tolist() if times.size <= 500 else [],
-            **(group_means(y, u, tc, first) if times.size <= 500 and n_cohorts <= 50 else {}),
+            "group_means": group_means(y, u, tc, first, times, est)
+            if times.size <= 500 and n_cohorts <= 50
+            else {},
         },
     )
