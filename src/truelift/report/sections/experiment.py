@@ -7,10 +7,11 @@ Fabijan et al. (2019) SRM; Waudby-Smith et al. (2023) confidence sequences.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from truelift.experiment import ab_test, sequential_test
 from truelift.plot.experiment import plot
+from truelift.result import Estimate, EstimateSet
 from truelift.simulate import simulate
 
 TITLE = "Randomized experiments: A/B readouts"
@@ -41,11 +42,14 @@ def section(report: Any, *, seed: int) -> None:
     )
     sim = simulate("experiment", n_users=20_000, seed=seed)
     d, truths = sim.data, sim.truths
-    readout = ab_test(
-        d,
-        outcome=["task_completed", "active_minutes", "latency_ms"],
-        ratio=[("tasks_completed", "sessions"), ("tokens", "sessions")],
-        variant="variant",
+    readout = cast(
+        EstimateSet,
+        ab_test(
+            d,
+            outcome=["task_completed", "active_minutes", "latency_ms"],
+            ratio=[("tasks_completed", "sessions"), ("tokens", "sessions")],
+            variant="variant",
+        ),
     )
     report.result(readout)
     cuped = ab_test(
@@ -79,7 +83,7 @@ def section(report: Any, *, seed: int) -> None:
 
 def _failures(report: Any, *, seed: int) -> None:
     bad = simulate("experiment", n_users=20_000, seed=seed, srm=True)
-    est = ab_test(bad.data, outcome="task_completed", variant="variant")
+    est = cast(Estimate, ab_test(bad.data, outcome="task_completed", variant="variant"))
     srm = est.diagnostic("sample ratio mismatch")
     report.callout(
         f"Failure switch (sample ratio mismatch): 10% of the treated users who failed their task "
@@ -91,8 +95,11 @@ def _failures(report: Any, *, seed: int) -> None:
     cl = simulate(
         "experiment", n_users=20_000, seed=seed, randomization="workspace", spillover=0.05
     )
-    wrong = ab_test(cl.data, outcome="task_completed", variant="variant")
-    right = ab_test(cl.data, outcome="task_completed", variant="variant", cluster="workspace_id")
+    wrong = cast(Estimate, ab_test(cl.data, outcome="task_completed", variant="variant"))
+    right = cast(
+        Estimate,
+        ab_test(cl.data, outcome="task_completed", variant="variant", cluster="workspace_id"),
+    )
     report.paragraph(
         "Cluster randomization: a collaborative feature spills over between colleagues, so "
         "whole workspaces were randomized. Analysed per user, the rows are not independent "
