@@ -18,6 +18,7 @@ import pytest
 import truelift
 from tests.reference import rdd_datasets as ds
 from truelift.rdd import density_test, rdd
+from truelift.rdd.density import density_test_arrays
 
 REF = json.loads((Path(__file__).parent / "reference" / "rdd_reference.json").read_text())
 TOL = 1e-6  # issue 5's parity bar; the implementations agree to ~1e-10
@@ -45,7 +46,7 @@ def test_rdrobust_parity(case: str, name: str, kw: dict) -> None:
 @pytest.mark.parametrize("name", ds.DENSITY_CASES)
 def test_rddensity_parity(name: str) -> None:
     ref = REF["rddensity"][name]
-    r = density_test(pd.DataFrame({"x": ds.make_density(name)}), running="x", cutoff=0.0)
+    r = density_test_arrays(ds.make_density(name), 0.0)
     assert r.statistic == pytest.approx(ref["t_jk"], abs=TOL)
     assert r.p_value == pytest.approx(ref["p_jk"], abs=TOL)
     assert [r.f_left, r.f_right] == pytest.approx([ref["f_left"], ref["f_right"]], abs=TOL)
@@ -111,6 +112,9 @@ def test_saas_default_and_density(saas: pd.DataFrame) -> None:
     assert e.std_error == pytest.approx(ref["se_rb"], abs=TOL)
     assert [e.params["h_left"], e.params["h_right"]] == pytest.approx(ref["h"], rel=TOL)
     d = density_test(saas, running="query_confidence", cutoff=0.85)
-    assert d.statistic == pytest.approx(REF["rddensity"]["saas"]["t_jk"], abs=TOL)
-    assert [d.h_left, d.h_right] == pytest.approx(REF["rddensity"]["saas"]["h"], rel=TOL)
-    assert np.isfinite(d.p_value)
+    assert d.params["statistic"] == pytest.approx(REF["rddensity"]["saas"]["t_jk"], abs=TOL)
+    assert d.p_value == pytest.approx(REF["rddensity"]["saas"]["p_jk"], abs=TOL)
+    assert [d.params["h_left"], d.params["h_right"]] == pytest.approx(
+        REF["rddensity"]["saas"]["h"], rel=TOL
+    )
+    assert np.isfinite(d.std_error)

@@ -20,6 +20,7 @@ from scipy import stats
 
 from truelift import _frame
 from truelift.errors import DataError, DesignError
+from truelift.result import Estimate
 
 __all__ = ["DensityTest", "density_test", "density_test_arrays"]
 
@@ -261,17 +262,41 @@ def density_test(
     p: int = 2,
     kernel: Kernel = "triangular",
     bandwidth: float | tuple[float, float] | None = None,
+    conf_level: float = 0.95,
     missing: _frame.MissingPolicy = "raise",
-) -> DensityTest:
+) -> Estimate:
     """Cattaneo-Jansson-Ma (2020) test that the running variable's density is continuous.
 
     A discontinuity (bunching on one side) means units sorted themselves around the cutoff, so
     units just below and just above are no longer comparable and the RD estimate is not causal.
     Reproduces ``rddensity(X, c=cutoff)`` (p = 2, bias-corrected q = 3 fit, jackknife SE,
-    data-driven "comb" bandwidths, mass-point adjustment). ``statistic``/``p_value`` are the
-    robust bias-corrected test of f(c+) - f(c-) = 0.
+    data-driven "comb" bandwidths, mass-point adjustment). The returned ``Estimate`` holds the
+    density jump f(c+) - f(c-) with its jackknife SE and the robust bias-corrected test's
+    p-value; its ``density test`` diagnostic fails (and blocks) when p < 0.01.
     """
+    from truelift.rdd.diagnostics import density_diagnostic  # circular at import time
+
+    if not 0 < conf_level < 1:
+        raise DesignError(f"conf_level must lie strictly between 0 and 1; got {conf_level}.")
     cols = _frame.load(
         data, numeric={"running": running}, missing=missing, nonconstant=("running",)
     )
-    return density_test_arrays(cols["running"], float(cutoff), p=p, kernel=kernel, h=bandwidth)
+    x = cols["running"]
+    dt = density_test_arrays(x, float(cutoff), p=p, kernel=kernel, h=bandwidth)
+    z = float(stats.norm.ppf(0.5 + conf_level / 2))
+    diag = density_diagnostic(x, float(cutoff), result=dt)
+    return Estimate(
+        estimate=dt.difference,
+        std_error=dt.std_error,
+        ci_low=dt.difference - z * dt.std_error,
+        ci_high=dt.difference + z * dt.std_error,
+        conf_level=conf_level,
+        p_value=dt.p_value,
+        n_obs=cols.n_obs,
+        n_dropped=cols.n_dropped,
+        estimand=f"jump in the density of {running} at {float(cutoff):g} (right minus left)",
+        method="local polynomial density test (Cattaneo, Jansson & Ma 2020)",
+        params={"design": "rdd_density", "running": running, **dt.to_dict()},
+        diagnostics=(diag,),
+        inference="jackknife standard error, robust bias-corrected (q = p + 1) test statistic",
+    )

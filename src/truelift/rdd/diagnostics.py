@@ -20,7 +20,7 @@ from truelift.errors import DataError
 from truelift.inference import adjust_pvalues
 from truelift.rdd._core import RDSpec, rd_arrays
 from truelift.rdd._fit import RDFit
-from truelift.rdd.density import density_test_arrays
+from truelift.rdd.density import DensityTest, density_test_arrays
 from truelift.result import Diagnostic, Verdict
 
 __all__ = ["density_diagnostic", "run_diagnostics"]
@@ -30,10 +30,10 @@ DENSITY_WARN = 0.05
 BW_MULTIPLES = (0.5, 0.75, 1.5, 2.0)
 
 
-def density_diagnostic(x: np.ndarray, c: float) -> Diagnostic:
-    """The density test as a blocking diagnostic."""
+def density_diagnostic(x: np.ndarray, c: float, result: DensityTest | None = None) -> Diagnostic:
+    """The density test as a blocking diagnostic (``result``: an already computed test)."""
     try:
-        dt = density_test_arrays(x, c)
+        dt = result if result is not None else density_test_arrays(x, c)
     except (DataError, np.linalg.LinAlgError, ValueError) as exc:
         return Diagnostic(
             "density test",
