@@ -12,7 +12,8 @@ the ATE and names the estimand that is identified. Sensitivity to unobserved con
 
 from __future__ import annotations
 
+from truelift.propensity.matching import match
 from truelift.propensity.score import PropensityScore, propensity_score
 from truelift.propensity.weighting import aipw, ipw
 
-__all__ = ["PropensityScore", "aipw", "ipw", "propensity_score"]
+__all__ = ["PropensityScore", "aipw", "ipw", "match", "propensity_score"]

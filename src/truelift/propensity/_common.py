@@ -50,6 +50,8 @@ class Design:
 
     def balance_matrix(self) -> tuple[np.ndarray, list[str]]:
         """Every covariate level as a column: numeric covariates, and all levels of categoricals."""
+        if not self.reference_levels:
+            return self.X, list(self.X_names)
         blocks: list[np.ndarray] = []
         names: list[str] = []
         for cov in self.covariates:

@@ -58,9 +58,9 @@ def _pass(
         eta = Xb @ coef[1:]
         eta += coef[0]
         eta_max = max(eta_max, float(np.abs(eta).max(initial=0.0)))
-        loglik += float(tb @ eta - np.logaddexp(0.0, eta).sum())
         p = expit(eta)
         r = tb - p
+        loglik += float(np.log(1.0 - np.abs(r)).sum())
         grad[0] += r.sum()
         grad[1:] += r @ Xb
         w = p * (1.0 - p)
@@ -128,6 +128,12 @@ def fit_logit(
     n_iter = 0
     for n_iter in range(1, max_iter + 1):  # noqa: B007 - reported after the loop
         step = _solve(hess, grad)
+        if float(grad @ step) <= tol * (abs(loglik) + 1.0) and np.max(np.abs(step)) < 1e-6:
+            # Newton decrement below tolerance: the last step changes nothing that matters and
+            # the Hessian at ``coef`` is the one at the optimum to within O(|step|)
+            coef = coef + step
+            converged = True
+            break
         for _ in range(30):
             new = coef + step
             new_ll, new_grad, new_hess, eta_max = _pass(X, t, new)

@@ -31,39 +31,49 @@ OVERLAP_BOUND = 0.01
 OVERLAP_SHARE = 0.01
 
 
-def _wmean_var(B: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    sw = w.sum()
-    m = (w @ B) / sw
-    v = (w @ (B * B)) / sw - m * m
-    return m, np.maximum(v, 0.0)
+def _moments(B: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted means and variances of every column of ``B`` under each column of weights ``W``.
+
+    Works over row blocks (no n x k temporaries); returns two (k, m) arrays.
+    """
+    k, m = B.shape[1], W.shape[1]
+    s1, s2 = np.zeros((k, m)), np.zeros((k, m))
+    step = 1 << 18
+    for a in range(0, B.shape[0], step):
+        Bb, Wb = B[a : a + step], W[a : a + step]
+        s1 += Bb.T @ Wb
+        s2 += (Bb * Bb).T @ Wb
+    tot = W.sum(axis=0)
+    mean = s1 / tot
+    return mean, np.maximum(s2 / tot - mean * mean, 0.0)
 
 
 def balance_rows(
     B: np.ndarray, names: list[str], t: np.ndarray, w: np.ndarray | None
 ) -> list[dict[str, Any]]:
     """One row per covariate level: means, SMD and variance ratio, raw and (if ``w``) adjusted."""
-    tr, co = t == 1, t == 0
-    m1, v1 = _wmean_var(B[tr], np.ones(int(tr.sum())))
-    m0, v0 = _wmean_var(B[co], np.ones(int(co.sum())))
-    sd = np.sqrt((v1 + v0) / 2)
+    cols = [t, 1.0 - t] + ([w * t, w * (1.0 - t)] if w is not None else [])
+    mean, var = _moments(B, np.column_stack(cols))
+    sd = np.sqrt((var[:, 0] + var[:, 1]) / 2)
     sd = np.where(sd > 0, sd, np.nan)
+
+    def ratio(a: float, b: float) -> float:
+        return float(a / b) if b > 0 else float("nan")
+
     rows: list[dict[str, Any]] = []
-    if w is not None:
-        a1, u1 = _wmean_var(B[tr], w[tr])
-        a0, u0 = _wmean_var(B[co], w[co])
     for j, name in enumerate(names):
         row: dict[str, Any] = {
             "covariate": name,
-            "mean_treated": float(m1[j]),
-            "mean_control": float(m0[j]),
-            "smd_raw": float((m1[j] - m0[j]) / sd[j]),
-            "vr_raw": float(v1[j] / v0[j]) if v0[j] > 0 else float("nan"),
+            "mean_treated": float(mean[j, 0]),
+            "mean_control": float(mean[j, 1]),
+            "smd_raw": float((mean[j, 0] - mean[j, 1]) / sd[j]),
+            "vr_raw": ratio(var[j, 0], var[j, 1]),
         }
         if w is not None:
-            row["mean_treated_adj"] = float(a1[j])
-            row["mean_control_adj"] = float(a0[j])
-            row["smd_adj"] = float((a1[j] - a0[j]) / sd[j])
-            row["vr_adj"] = float(u1[j] / u0[j]) if u0[j] > 0 else float("nan")
+            row["mean_treated_adj"] = float(mean[j, 2])
+            row["mean_control_adj"] = float(mean[j, 3])
+            row["smd_adj"] = float((mean[j, 2] - mean[j, 3]) / sd[j])
+            row["vr_adj"] = ratio(var[j, 2], var[j, 3])
         rows.append(row)
     return rows
 

@@ -70,11 +70,12 @@ def trim_mask(e: np.ndarray, trim: Any) -> tuple[np.ndarray, tuple[float, float]
 
 def weights(e: np.ndarray, t: np.ndarray, estimand: str) -> tuple[np.ndarray, np.ndarray]:
     """Unnormalised weights ``w`` and ``s`` with d w / d beta = w * s * x for a logistic score."""
+    tr = t > 0
     if estimand == "ATE":
-        return t / e + (1 - t) / (1 - e), t * (e - 1) + (1 - t) * e
+        return np.where(tr, 1.0 / e, 1.0 / (1.0 - e)), np.where(tr, e - 1.0, e)
     if estimand == "ATT":
-        return t + (1 - t) * e / (1 - e), 1.0 - t
-    return t * (1 - e) + (1 - t) * e, (1 - t) - e
+        return np.where(tr, 1.0, e / (1.0 - e)), 1.0 - t
+    return np.where(tr, 1.0 - e, e), np.where(tr, -e, 1.0 - e)
 
 
 def _outcome_of(design: Design) -> np.ndarray:
@@ -94,18 +95,20 @@ def ipw_kernel(
 ) -> tuple[float, np.ndarray, float, float]:
     """Hájek contrast and its influence function (stacked with the logistic score if given)."""
     n = t.size
-    w1, w0 = w * t, w * (1 - t)
-    m1w, m0w = w1.sum() / n, w0.sum() / n
-    mu1, mu0 = float(w1 @ y / w1.sum()), float(w0 @ y / w0.sum())
-    r1, r0 = w1 * (y - mu1), w0 * (y - mu0)
-    psi = r1 / m1w - r0 / m0w
+    tr = t > 0
+    w1 = w * t
+    sw1 = float(w1.sum())
+    sw0 = float(w.sum()) - sw1
+    mu1 = float(w1 @ y) / sw1
+    mu0 = float(w @ y - w1 @ y) / sw0
+    # psi = w1 (y - mu1) / mean(w1) - w0 (y - mu0) / mean(w0)
+    psi = w * (y - np.where(tr, mu1, mu0)) * np.where(tr, n / sw1, -n / sw0)
     if hessian is not None:
         # A_{mu,beta} / (-A_{mu,mu}) for both arms, combined; then IF_beta = n H^{-1} x (t - e)
-        v = (r1 / m1w - r0 / m0w) * s
+        v = psi * s
         grad = np.concatenate(([v.sum()], v @ X)) / n
         c = np.linalg.solve(hessian, grad) * n
-        resid = t - e
-        psi = psi + resid * (c[0] + X @ c[1:])
+        psi += (t - e) * (c[0] + X @ c[1:])
     return mu1 - mu0, psi, mu1, mu0
 
 
@@ -133,9 +136,14 @@ def _diagnostics(
     score: Score, design: Design, w: np.ndarray, keep: np.ndarray, estimand: str, how: str
 ) -> tuple[tuple[Diagnostic, ...], list[dict[str, Any]]]:
     B, names = design.balance_matrix()
-    rows = balance_rows(B[keep], names, design.t[keep], w[keep])
+    if keep.all():
+        rows = balance_rows(B, names, design.t, w)
+        overlap = overlap_diagnostic(score.e, design.t, w, estimand)
+    else:
+        rows = balance_rows(B[keep], names, design.t[keep], w[keep])
+        overlap = overlap_diagnostic(score.e[keep], design.t[keep], w[keep], estimand)
     diags = (
-        overlap_diagnostic(score.e[keep], design.t[keep], w[keep], estimand),
+        overlap,
         balance_diagnostic(rows, how),
         auc_diagnostic(score.auc),
     )
