@@ -84,6 +84,29 @@ def test_linearmodels_parity(mroz, key):
     assert f == pytest.approx(ref["first_stage_partial_f"], rel=1e-8)
 
 
+def test_overidentification_tests(mroz):
+    kw = {
+        "outcome": "lwage",
+        "treatment": "educ",
+        "instrument": ["motheduc", "fatheduc"],
+        "covariates": ["exper", "expersq"],
+    }
+    ref = REFERENCE["ex15_5/hc1"]
+    classical = iv(mroz, vce="classical", **kw).diagnostics[1]
+    robust = iv(mroz, vce="hc1", **kw).diagnostics[1]
+    assert classical.name == robust.name == "over-identification"
+    # Wooldridge, Introductory Econometrics, Example 15.8: Sargan n R^2 = .378, p = .539; and
+    # linearmodels 7.1 sargan / wooldridge_overid (same formulas: 1e-8 relative).
+    assert classical.details["statistic"] == pytest.approx(0.378, abs=5e-4)
+    assert classical.value == pytest.approx(0.539, abs=5e-4)
+    assert classical.details["statistic"] == pytest.approx(ref["sargan"], rel=1e-8)
+    assert robust.details["statistic"] == pytest.approx(ref["wooldridge_overid"], rel=1e-8)
+    assert classical.verdict == robust.verdict == "pass"
+    # an invalid second instrument (it enters the outcome directly) is flagged
+    bad = mroz.assign(lwage=mroz["lwage"] + 0.05 * mroz["motheduc"])
+    assert iv(bad, **kw).diagnostics[1].verdict == "warn"
+
+
 def test_effective_f_equals_f_with_one_instrument_or_homoskedastic(mroz):
     # Montiel Olea & Pflueger (2013): with one instrument the effective F is the robust F, and with
     # homoskedastic (classical) variance it is the usual F; critical value 23.1 (their Table 1,

@@ -164,6 +164,48 @@ def _strength(
     return {"F": F, "F_eff": F_eff, "critical_value": crit, "K_eff": k_eff}
 
 
+def _overid(
+    Zt: np.ndarray, st: _Stage, fit: _TSLS, vce: str, cl: np.ndarray | None
+) -> tuple[float, int]:
+    """Over-identification statistic (chi2 with k - 1 df): Sargan (1958) n R^2 with classical
+    variance; otherwise Wooldridge's (1995) robust score test, clustered when ``cl`` is given."""
+    u = fit.resid
+    q = Zt.shape[1] - 1
+    if vce == "classical" and cl is None:
+        coef = np.linalg.solve(st.QZZ, Zt.T @ u)
+        return float(st.n * (u @ Zt @ coef) / (u @ u)), q
+    dhat = Zt @ st.pi
+    Q = Zt[:, :q]
+    Qr = Q - np.outer(dhat, (dhat @ Q) / (dhat @ dhat))
+    H = Qr * u[:, None]
+    h = H.sum(axis=0)
+    HH = H.T @ H if cl is None else cluster_sums(H, cl).T @ cluster_sums(H, cl)
+    return float(h @ np.linalg.solve(HH, h)), q
+
+
+def _overid_diagnostic(stat: float, q: int, vce: str, clustered: bool) -> Diagnostic:
+    p = float(stats.chi2.sf(stat, q))
+    name = "Sargan" if vce == "classical" and not clustered else "Wooldridge robust score"
+    ok = p >= 0.05
+    msg = f"{name} over-identification test: chi2({q}) = {stat:.3f}, p = {p:.3g}."
+    if not ok:
+        msg += (
+            " The instruments point to different effects: at least one violates the exclusion "
+            "restriction, or the effect differs across the users each instrument moves (then "
+            "2SLS is a weighted mix of those local effects). Estimate with each instrument alone "
+            "and compare."
+        )
+    return Diagnostic(
+        name="over-identification",
+        verdict="pass" if ok else "warn",
+        value=p,
+        threshold="p >= 0.05",
+        message=msg,
+        consequence="none",
+        details={"statistic": stat, "df": q, "test": name},
+    )
+
+
 # ---------------------------------------------------------------------------- Anderson-Rubin
 
 
@@ -353,7 +395,7 @@ def iv(
     ctx = _Context(
         cols, outcome, treatment, instruments, list(covariates or []), cluster, vce, conf_level
     )
-    return _assemble(ctx, st, fit, binary, y, d, Z)
+    return _assemble(ctx, st, fit, binary, (y, d, Z, Zt))
 
 
 def _is01(x: np.ndarray) -> bool:
@@ -528,11 +570,17 @@ def _components(ctx: _Context, st: _Stage, binary: bool) -> list[tuple[str, Esti
 
 
 def _assemble(
-    ctx: _Context, st: _Stage, fit: _TSLS, binary: bool, y: np.ndarray, d: np.ndarray, Z: np.ndarray
+    ctx: _Context, st: _Stage, fit: _TSLS, binary: bool, arrays: tuple[np.ndarray, ...]
 ) -> EstimateSet:
+    y, d, Z, Zt = arrays
     strength = _strength(st)
     diag = _strength_diagnostic(strength, st.pi.size, ctx.vce_text)
     weak = diag.verdict == "fail"
+    diags: tuple[Diagnostic, ...] = (diag,)
+    if st.pi.size > 1:
+        cl = ctx.cols["cluster"] if ctx.cluster is not None else None
+        stat, q = _overid(Zt, st, fit, ctx.vce, cl)
+        diags += (_overid_diagnostic(stat, q, ctx.vce, cl is not None),)
     pieces = anderson_rubin_set(st, ctx.conf_level, fit.beta, max(fit.se, 1e-12))
     se, lo, hi, p, inference = _headline(ctx, st, fit, weak, pieces)
     label = "LATE" if binary else "2SLS"
@@ -584,7 +632,7 @@ def _assemble(
         else "two-stage least squares",
         headline=label,
         params=ctx.params(binary),
-        diagnostics=(diag,),
+        diagnostics=diags,
         warnings=warnings,
         details=details,
     )

@@ -53,6 +53,9 @@ def main() -> None:
                 "educ_se": float(res.std_errors["educ"]),
                 "first_stage_partial_f": float(res.first_stage.diagnostics["f.stat"].iloc[0]),
             }
+            if len(inst) > 1:
+                out[f"{name}/{label}"]["sargan"] = float(res.sargan.stat)
+                out[f"{name}/{label}"]["wooldridge_overid"] = float(res.wooldridge_overid.stat)
     out["_source"] = {  # type: ignore[assignment]
         "package": "linearmodels",
         "version": __import__("linearmodels").__version__,
