@@ -15,7 +15,8 @@ import numpy as np
 
 from truelift.errors import DataError
 from truelift.rdd._fit import RDFit, fit_rd
-from truelift.rdd.bandwidth import Side, select_bandwidths
+from truelift.rdd.bandwidth import Side, n_distinct, select_bandwidths
+from truelift.rdd.bins import binned_means
 
 __all__ = ["RDSpec", "rd_arrays"]
 
@@ -35,8 +36,8 @@ class RDSpec:
     conf_level: float = 0.95
 
 
-def _quantile_type2(x: np.ndarray, prob: float) -> float:
-    xs = np.sort(x)
+def _quantile_type2(xs: np.ndarray, prob: float) -> float:
+    """R's quantile type 2 of a sorted array."""
     hh = xs.size * prob
     j = int(np.floor(hh))
     return float(0.5 * (xs[j - 1] + xs[j])) if hh == j else float(xs[j])
@@ -66,7 +67,7 @@ def _sides(x, y, c, t, z, cl, scale_x=1.0, scale_y=1.0):  # type: ignore[no-unty
 
 def _check_support(sl: Side, sr: Side, q: int) -> None:
     for name, s in (("left", sl), ("right", sr)):
-        m = np.unique(s.x).size
+        m = n_distinct(s.x)
         if m < q + 1:
             raise DataError(
                 f"Only {m} distinct running-variable value(s) on the {name} side of the cutoff; "
@@ -98,7 +99,7 @@ def rd_arrays(
     cl: np.ndarray | None = None,
 ) -> tuple[RDFit, dict[str, object]]:
     """Sharp or fuzzy RD of y on x at cutoff c (right minus left), with rdrobust's steps."""
-    order = np.argsort(x, kind="stable")
+    order = np.argsort(x)  # order within ties does not matter to any step
     x, y = x[order], y[order]
     t = None if t is None else t[order]
     z = _drop_collinear(None if z is None else z[order])
@@ -110,7 +111,7 @@ def rd_arrays(
         )
     sl, sr = _sides(x, y, c, t, z, cl)
     _check_support(sl, sr, spec.q)
-    m_l, m_r = np.unique(sl.x).size, np.unique(sr.x).size
+    m_l, m_r = n_distinct(sl.x), n_distinct(sr.x)
     info: dict[str, object] = {"mass_points": False}
     bwcheck = None
     if spec.masspoints == "adjust" and (1 - m_l / sl.x.size >= 0.2 or 1 - m_r / sr.x.size >= 0.2):
@@ -140,6 +141,7 @@ def rd_arrays(
         conf_level=spec.conf_level,
     )
     info["n_unique"] = (int(m_l), int(m_r))
+    info["bins"] = binned_means(x, y, c, is_sorted=True)
     return fit, info
 
 

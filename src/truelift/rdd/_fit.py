@@ -77,12 +77,10 @@ class _SideFit:
 def _side_fit(
     side: Side, c: float, h: float, b: float, p: int, q: int, kernel: str, vce: str, nnmatch: int
 ) -> _SideFit:
-    w_h_all = kweight(side.x, c, h, kernel)
-    w_b_all = kweight(side.x, c, b, kernel)
-    ind_h, ind_b = w_h_all > 0, w_b_all > 0
-    ind = ind_h if h > b else ind_b
+    ind, _ = side.window(c, max(h, b), kernel)
     ex = side.x[ind]
-    w_h, w_b = w_h_all[ind], w_b_all[ind]
+    w_h, w_b = kweight(ex, c, h, kernel), kweight(ex, c, b, kernel)
+    n_h, n_b = int(np.count_nonzero(w_h > 0)), int(np.count_nonzero(w_b > 0))
     r_q = vander(ex - c, q)
     r_p = r_q[:, : p + 1]
     rw_p = r_p * w_h[:, None]
@@ -124,8 +122,8 @@ def _side_fit(
         res_b,
         side.cluster(ind),
         z_stats,
-        int(ind_h.sum()),
-        int(ind_b.sum()),
+        n_h,
+        n_b,
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from truelift.rdd._kernels import inv_chol_or_pinv, kweight, meat, residuals, vander
 
-__all__ = ["Side", "select_bandwidths"]
+__all__ = ["Side", "n_distinct", "select_bandwidths"]
 
 _KERNEL_CONST = {"triangular": 2.576, "epanechnikov": 2.34, "uniform": 1.843}
 _SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
@@ -40,8 +40,28 @@ class Side:
             cols.append(self.z[mask])
         return np.hstack(cols)
 
-    def cluster(self, mask: np.ndarray) -> np.ndarray | None:
+    def cluster(self, mask: np.ndarray | slice) -> np.ndarray | None:
         return None if self.cl is None else self.cl[mask]
+
+    def window(self, c: float, h: float, kernel: str) -> tuple[slice, np.ndarray]:
+        """The contiguous rows with positive kernel weight at bandwidth h, and their weights.
+
+        Rows are sorted, so the support |x - c| <= h is a slice found by binary search (with a
+        margin); the weights are then computed exactly as rdrobust does on that slice only.
+        """
+        pad = h * (1 + 1e-9) + 1e-300
+        lo = int(np.searchsorted(self.x, c - pad, side="left"))
+        hi = int(np.searchsorted(self.x, c + pad, side="right"))
+        w = kweight(self.x[lo:hi], c, h, kernel)
+        pos = np.flatnonzero(w > 0)
+        if pos.size == 0:
+            return slice(lo, lo), w[:0]
+        return slice(lo + pos[0], lo + pos[-1] + 1), w[pos[0] : pos[-1] + 1]
+
+
+def n_distinct(sorted_x: np.ndarray) -> int:
+    """Number of distinct values of a sorted array."""
+    return 0 if sorted_x.size == 0 else 1 + int(np.count_nonzero(sorted_x[1:] != sorted_x[:-1]))
 
 
 @dataclass(frozen=True)
@@ -93,10 +113,9 @@ def _combination(
 
 
 def _local_fit(side: Side, o: int, h: float, opts: _Opts):  # type: ignore[no-untyped-def]
-    w_all = kweight(side.x, opts.c, h, opts.kernel)
-    ind = w_all > 0
-    ex, ew = side.x[ind], w_all[ind]
-    if np.unique(ex).size < o + 1:
+    ind, ew = side.window(opts.c, h, opts.kernel)
+    ex = side.x[ind]
+    if n_distinct(ex) < o + 1:
         return None
     basis = vander(ex - opts.c, o)
     inv_g = inv_chol_or_pinv((basis * np.sqrt(ew)[:, None]).T @ (basis * np.sqrt(ew)[:, None]))
@@ -192,8 +211,8 @@ def select_bandwidths(
     c_bw = min(c_bw, bw_max)
     bw_min_l = bw_min_r = 0.0
     if bwcheck is not None:
-        ul = np.unique(left.x)[::-1]
-        ur = np.unique(right.x)
+        ul = _distinct(left.x)[::-1]
+        ur = _distinct(right.x)
         bw_min_l = abs(ul - c)[min(bwcheck, ul.size) - 1] * (1 + _SQRT_EPS)
         bw_min_r = abs(ur - c)[min(bwcheck, ur.size) - 1] * (1 + _SQRT_EPS)
         c_bw = max(c_bw, bw_min_l, bw_min_r)
@@ -229,6 +248,10 @@ def select_bandwidths(
         cer = base ** (-(p / ((3 + p) * (3 + 2 * p))))
         h_l, h_r = h_l * cer, h_r * cer
     return x_sd * h_l, x_sd * h_r, x_sd * b_l, x_sd * b_r
+
+
+def _distinct(sorted_x: np.ndarray) -> np.ndarray:
+    return sorted_x[np.r_[True, sorted_x[1:] != sorted_x[:-1]]]
 
 
 def _two(side, cache, d, terms, p, q, bw_max, bw_min, bwcheck):  # type: ignore[no-untyped-def]

@@ -144,16 +144,14 @@ def _params(fit: RDFit, spec: RDSpec, sign: float, info: dict[str, Any], **extra
     }
 
 
-def _details(fit: RDFit, c: float, x: np.ndarray, y: np.ndarray, sign: float) -> dict[str, Any]:
-    from truelift.rdd.bins import binned_means
-
+def _details(fit: RDFit, c: float, bins: Any, sign: float) -> dict[str, Any]:
     return {
         "cutoff": c,
         "sign": sign,
         "poly_left": fit.beta_left.tolist(),
         "poly_right": fit.beta_right.tolist(),
         "h": list(fit.h),
-        "bins": binned_means(x, y, c),
+        "bins": bins,
     }
 
 
@@ -273,5 +271,5 @@ def rdd(
         diagnostics=diags,
         inference="robust bias-corrected (Calonico-Cattaneo-Titiunik 2014): estimate is the "
         "conventional estimate; std_error, CI and p-value are robust",
-        details=_details(fit, c, x[keep], y[keep], sign),
+        details=_details(fit, c, info["bins"], sign),
     )
