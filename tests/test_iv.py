@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 import truelift
+from truelift._iv_kernels import _ar_numeric, _ar_stat, _partial_out, _stages
 from truelift.inference import ols
-from truelift.iv import _ar_numeric, _ar_stat, _partial_out, _stages, iv
+from truelift.iv import iv
 from truelift.simulate import simulate
 
 REF = Path(__file__).parent / "reference"

@@ -16,171 +16,41 @@ interval switches to the Anderson & Rubin (1949) confidence set, obtained by inv
 the union of two half-lines, or the whole line (Dufour 1997; Andrews, Stock & Sun 2019).
 
 Statistics are computed on the covariates-partialled-out variables (Frisch–Waugh–Lovell), which
-gives the same coefficient, residuals and sandwich variance as the full regression.
+gives the same coefficient, residuals and sandwich variance as the full regression; the array
+kernels live in :mod:`truelift._iv_kernels`. Over-identification: Sargan (1958), Wooldridge (1995).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from truelift import _frame
-from truelift.errors import DataError, DesignError, IdentificationError
-from truelift.inference import cluster_sums, interval
+from truelift._iv_kernels import (
+    _TSLS,
+    _VCES,
+    VCE,
+    WEAK_ALPHA,
+    WEAK_BIAS_TAU,
+    _anderson_rubin_set,
+    _ar_stat,
+    _overid,
+    _partial_out,
+    _set_text,
+    _Stage,
+    _stages,
+    _strength,
+    _tsls,
+)
+from truelift.errors import DataError, DesignError
+from truelift.inference import interval
 from truelift.result import Diagnostic, Estimate, EstimateSet
 
-__all__ = ["anderson_rubin_set", "iv"]
-
-VCE = Literal["hc1", "hc0", "classical"]
-_VCES = ("hc1", "hc0", "classical")
-WEAK_BIAS_TAU = (
-    0.10  # Montiel Olea & Pflueger (2013): 10 % worst-case bias relative to the benchmark
-)
-WEAK_ALPHA = 0.05
-
-
-@dataclass(frozen=True)
-class _Stage:
-    """Reduced form (y on Z) and first stage (d on Z) after partialling out the exogenous W."""
-
-    gamma: np.ndarray  # reduced-form coefficients on the instruments (k,)
-    pi: np.ndarray  # first-stage coefficients (k,)
-    V: np.ndarray  # joint covariance of (gamma, pi), 2k x 2k
-    QZZ: np.ndarray  # Z~'Z~ (k x k)
-    n: int
-    n_params: int  # regressors in each stage (exogenous + instruments)
-
-
-@dataclass(frozen=True)
-class _TSLS:
-    beta: float
-    se: float
-    resid: np.ndarray
-
-
-# ---------------------------------------------------------------------------- array kernels
-
-
-def _partial_out(W: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """Residuals of every column of ``M`` on ``W`` (W includes the constant as its first column)."""
-    if W.shape[1] == 1:
-        return M - M.mean(axis=0)
-    WtW = W.T @ W
-    if not np.isfinite(np.linalg.cond(WtW)) or np.linalg.cond(WtW) > 1e14:
-        raise DataError(
-            "the covariates are collinear (or one does not vary); remove redundant covariates."
-        )
-    return M - W @ np.linalg.solve(WtW, W.T @ M)
-
-
-def _meat(
-    S: np.ndarray, T: np.ndarray, cluster: np.ndarray | None, n: int, k: int, vce: str
-) -> np.ndarray:
-    """Sum of score cross-products S'T with the small-sample factor (robust or CR1)."""
-    if cluster is not None:
-        Sg, Tg = cluster_sums(S, cluster), cluster_sums(T, cluster)
-        G = Sg.shape[0]
-        if G < 2:
-            raise DataError("cluster-robust variance needs at least 2 clusters; found 1.")
-        return (G / (G - 1)) * ((n - 1) / (n - k)) * (Sg.T @ Tg)
-    factor = n / (n - k) if vce == "hc1" else 1.0
-    return factor * (S.T @ T)
-
-
-def _stages(
-    yt: np.ndarray,
-    dt: np.ndarray,
-    Zt: np.ndarray,
-    n_exog: int,
-    vce: str,
-    cluster: np.ndarray | None,
-) -> _Stage:
-    """Reduced form and first stage on partialled-out data with their joint covariance."""
-    n, k = Zt.shape
-    kk = n_exog + k
-    QZZ = Zt.T @ Zt
-    if np.linalg.cond(QZZ) > 1e14 or not np.isfinite(np.linalg.cond(QZZ)):
-        raise DataError(
-            "the instrument(s) do not vary once the covariates are accounted for (collinear with "
-            "the covariates, or with each other); remove redundant instruments or covariates."
-        )
-    B = np.linalg.inv(QZZ)
-    gamma, pi = B @ (Zt.T @ yt), B @ (Zt.T @ dt)
-    e, v = yt - Zt @ gamma, dt - Zt @ pi
-    if vce == "classical" and cluster is None:
-        s = np.array([[e @ e, e @ v], [v @ e, v @ v]]) / (n - kk)
-        V = np.kron(s, B)
-    else:
-        S = np.hstack([Zt * e[:, None], Zt * v[:, None]])
-        BB = np.kron(np.eye(2), B)
-        V = BB @ _meat(S, S, cluster, n, kk, vce) @ BB
-    return _Stage(gamma, pi, V, QZZ, n, kk)
-
-
-def _tsls(
-    yt: np.ndarray, dt: np.ndarray, Zt: np.ndarray, st: _Stage, vce: str, cl: np.ndarray | None
-) -> _TSLS:
-    """2SLS coefficient of d and its variance (row of the full sandwich, via FWL)."""
-    dhat = Zt @ st.pi
-    denom = float(dhat @ dhat)
-    if denom <= 0 or not np.isfinite(denom):
-        raise IdentificationError(
-            "the instrument(s) do not move the treatment at all (first stage is exactly zero); "
-            "the effect is not identified."
-        )
-    beta = float(dhat @ yt) / denom
-    u = yt - beta * dt
-    n, k = st.n, st.n_params  # k: exogenous regressors + the one endogenous treatment
-    k2 = k - Zt.shape[1] + 1
-    if vce == "classical" and cl is None:
-        var = float(u @ u) / (n - k2) / denom
-    else:
-        var = (
-            float(_meat((dhat * u)[:, None], (dhat * u)[:, None], cl, n, k2, vce)[0, 0]) / denom**2
-        )
-    return _TSLS(beta, float(np.sqrt(var)), u)
-
-
-def _strength(
-    st: _Stage, tau: float = WEAK_BIAS_TAU, alpha: float = WEAK_ALPHA
-) -> dict[str, float]:
-    """First-stage Wald F, Montiel Olea–Pflueger effective F and its simplified critical value."""
-    k = st.pi.size
-    Vpp = st.V[k:, k:]
-    F = float(st.pi @ np.linalg.solve(Vpp, st.pi)) / k
-    F_eff = float(st.pi @ st.QZZ @ st.pi) / float(np.trace(Vpp @ st.QZZ))
-    # normalised first-stage variance W2 = Q^{1/2} Vpp Q^{1/2} (scale drops out of K_eff)
-    evals, evecs = np.linalg.eigh(st.QZZ)
-    root = evecs @ np.diag(np.sqrt(np.maximum(evals, 0))) @ evecs.T
-    W2 = root @ Vpp @ root
-    x = 1.0 / tau
-    tr, lmax = float(np.trace(W2)), float(np.linalg.eigvalsh(W2).max())
-    k_eff = tr**2 * (1 + 2 * x) / (float(np.trace(W2.T @ W2)) + 2 * x * tr * lmax)
-    crit = float(stats.ncx2.ppf(1 - alpha, k_eff, k_eff * x)) / k_eff
-    return {"F": F, "F_eff": F_eff, "critical_value": crit, "K_eff": k_eff}
-
-
-def _overid(
-    Zt: np.ndarray, st: _Stage, fit: _TSLS, vce: str, cl: np.ndarray | None
-) -> tuple[float, int]:
-    """Over-identification statistic (chi2 with k - 1 df): Sargan (1958) n R^2 with classical
-    variance; otherwise Wooldridge's (1995) robust score test, clustered when ``cl`` is given."""
-    u = fit.resid
-    q = Zt.shape[1] - 1
-    if vce == "classical" and cl is None:
-        coef = np.linalg.solve(st.QZZ, Zt.T @ u)
-        return float(st.n * (u @ Zt @ coef) / (u @ u)), q
-    dhat = Zt @ st.pi
-    Q = Zt[:, :q]
-    Qr = Q - np.outer(dhat, (dhat @ Q) / (dhat @ dhat))
-    H = Qr * u[:, None]
-    h = H.sum(axis=0)
-    HH = H.T @ H if cl is None else cluster_sums(H, cl).T @ cluster_sums(H, cl)
-    return float(h @ np.linalg.solve(HH, h)), q
+__all__ = ["iv"]
 
 
 def _overid_diagnostic(stat: float, q: int, vce: str, clustered: bool) -> Diagnostic:
@@ -204,93 +74,6 @@ def _overid_diagnostic(stat: float, q: int, vce: str, clustered: bool) -> Diagno
         consequence="none",
         details={"statistic": stat, "df": q, "test": name},
     )
-
-
-# ---------------------------------------------------------------------------- Anderson-Rubin
-
-
-def _ar_parts(st: _Stage) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    k = st.pi.size
-    return st.gamma, st.pi, st.V[:k, :k], st.V[:k, k:], st.V[k:, k:]
-
-
-def _ar_stat(st: _Stage, b: np.ndarray) -> np.ndarray:
-    """Robust Anderson–Rubin Wald statistic for H0: beta = b (chi-square with k df), vectorised."""
-    g, p, V11, V12, V22 = _ar_parts(st)
-    b = np.atleast_1d(np.asarray(b, dtype=float))
-    out = np.empty(b.size)
-    for i, bi in enumerate(b):
-        r = g - bi * p
-        Vb = V11 - bi * (V12 + V12.T) + bi**2 * V22
-        out[i] = float(r @ np.linalg.solve(Vb, r))
-    return out
-
-
-def _ar_just_identified(st: _Stage, c: float) -> list[tuple[float, float]]:
-    """Closed-form AR set with one instrument: {b : A b^2 + B b + C <= 0}."""
-    g, p = float(st.gamma[0]), float(st.pi[0])
-    v11, v12, v22 = float(st.V[0, 0]), float(st.V[0, 1]), float(st.V[1, 1])
-    A, B, C = p**2 - c * v22, -2 * (g * p - c * v12), g**2 - c * v11
-    inf = float("inf")
-    if abs(A) < 1e-300:
-        if B == 0:
-            return [(-inf, inf)] if C <= 0 else []
-        root = -C / B
-        return [(-inf, root)] if B > 0 else [(root, inf)]
-    disc = B**2 - 4 * A * C
-    if disc < 0:
-        return [] if A > 0 else [(-inf, inf)]
-    r1, r2 = sorted(((-B - np.sqrt(disc)) / (2 * A), (-B + np.sqrt(disc)) / (2 * A)))
-    if A > 0:
-        return [(float(r1), float(r2))]
-    return [(-inf, float(r1)), (float(r2), inf)]
-
-
-def _ar_numeric(st: _Stage, c: float, centre: float, scale: float) -> list[tuple[float, float]]:
-    """AR set with several instruments: sign changes of AR(b) - c on a tan grid, refined by brentq."""
-    theta = np.linspace(-np.pi / 2, np.pi / 2, 4001)[1:-1]
-    b = centre + scale * np.tan(theta)
-    f = _ar_stat(st, b) - c
-    k = st.pi.size
-    tail_inside = float(st.pi @ np.linalg.solve(st.V[k:, k:], st.pi)) <= c
-    inside = f <= 0
-    edges: list[float] = []
-    for i in np.flatnonzero(inside[1:] != inside[:-1]):
-        edges.append(optimize.brentq(lambda x: _ar_stat(st, x)[0] - c, b[i], b[i + 1]))
-    inf = float("inf")
-    starts = [-inf] if (inside[0] or tail_inside) else []
-    pieces: list[float] = starts + edges
-    if inside[-1] or tail_inside:
-        pieces.append(inf)
-    if len(pieces) % 2:  # the tail verdicts disagree with the grid: trust the grid ends
-        pieces = ([-inf] if inside[0] else []) + edges + ([inf] if inside[-1] else [])
-    return [(float(pieces[i]), float(pieces[i + 1])) for i in range(0, len(pieces), 2)]
-
-
-def anderson_rubin_set(
-    st: _Stage, conf_level: float, centre: float = 0.0, scale: float = 1.0
-) -> list[tuple[float, float]]:
-    """Anderson–Rubin confidence set at ``conf_level`` as a list of (low, high) intervals.
-
-    Infinite bounds mean the set is unbounded; several intervals mean a union. An empty list is
-    possible only with several instruments (the over-identifying restrictions are rejected).
-    """
-    c = float(stats.chi2.ppf(conf_level, st.pi.size))
-    if st.pi.size == 1:
-        return _ar_just_identified(st, c)
-    return _ar_numeric(st, c, centre, max(scale, 1e-12))
-
-
-def _set_text(pieces: list[tuple[float, float]]) -> str:
-    if not pieces:
-        return "empty (the over-identifying restrictions are rejected)"
-
-    def one(lo: float, hi: float) -> str:
-        left = "(-inf" if np.isinf(lo) else f"[{lo:.4g}"
-        right = "+inf)" if np.isinf(hi) else f"{hi:.4g}]"
-        return f"{left}, {right}"
-
-    return " ∪ ".join(one(lo, hi) for lo, hi in pieces)
 
 
 # ---------------------------------------------------------------------------- public estimator
@@ -569,21 +352,22 @@ def _components(ctx: _Context, st: _Stage, binary: bool) -> list[tuple[str, Esti
     return [(rf_label, rf), (fs_label, fs)]
 
 
-def _assemble(
-    ctx: _Context, st: _Stage, fit: _TSLS, binary: bool, arrays: tuple[np.ndarray, ...]
-) -> EstimateSet:
-    y, d, Z, Zt = arrays
-    strength = _strength(st)
-    diag = _strength_diagnostic(strength, st.pi.size, ctx.vce_text)
-    weak = diag.verdict == "fail"
-    diags: tuple[Diagnostic, ...] = (diag,)
+def _diagnostics(
+    ctx: _Context, st: _Stage, fit: _TSLS, Zt: np.ndarray, strength: dict[str, float]
+) -> tuple[Diagnostic, ...]:
+    diags = [_strength_diagnostic(strength, st.pi.size, ctx.vce_text)]
     if st.pi.size > 1:
         cl = ctx.cols["cluster"] if ctx.cluster is not None else None
         stat, q = _overid(Zt, st, fit, ctx.vce, cl)
-        diags += (_overid_diagnostic(stat, q, ctx.vce, cl is not None),)
-    pieces = anderson_rubin_set(st, ctx.conf_level, fit.beta, max(fit.se, 1e-12))
-    se, lo, hi, p, inference = _headline(ctx, st, fit, weak, pieces)
-    label = "LATE" if binary else "2SLS"
+        diags.append(_overid_diagnostic(stat, q, ctx.vce, cl is not None))
+    return tuple(diags)
+
+
+def _causal(
+    ctx: _Context, st: _Stage, fit: _TSLS, binary: bool, diag: Diagnostic, pieces: list[Any]
+) -> Estimate:
+    """The headline estimate: Wald interval, or the Anderson–Rubin set when ``diag`` fails."""
+    se, lo, hi, p, inference = _headline(ctx, st, fit, diag.verdict == "fail", pieces)
     zs = ", ".join(ctx.instruments)
     estimand = (
         f"LATE: average effect of using {ctx.treatment} on {ctx.outcome} among compliers (users "
@@ -593,20 +377,26 @@ def _assemble(
         "effects, a weighted average of local effects on those the instrument moves)"
     )
     adj = f", controls: {', '.join(ctx.covariates)}" if ctx.covariates else ""
-    head = _make(
-        ctx,
-        fit.beta,
-        se,
-        lo,
-        hi,
-        p,
+    return _make(
+        ctx, fit.beta, se, lo, hi, p,
         estimand=estimand,
         method=("Wald / 2SLS" if binary else "2SLS") + f" (instruments: {zs}{adj})",
         params=ctx.params(binary),
         diagnostics=(diag,),
         inference=inference,
         details={"tsls_std_error": fit.se, "ar_set": [list(q) for q in pieces]},
-    )
+    )  # fmt: skip
+
+
+def _assemble(
+    ctx: _Context, st: _Stage, fit: _TSLS, binary: bool, arrays: tuple[np.ndarray, ...]
+) -> EstimateSet:
+    y, d, Z, Zt = arrays
+    strength = _strength(st)
+    diags = _diagnostics(ctx, st, fit, Zt, strength)
+    weak = diags[0].verdict == "fail"
+    pieces = _anderson_rubin_set(st, ctx.conf_level, fit.beta, max(fit.se, 1e-12))
+    label = "LATE" if binary else "2SLS"
     details: dict[str, Any] = {
         "first_stage": {"coef": st.pi.tolist(), "instruments": ctx.instruments, **strength},
         "reduced_form": {"coef": st.gamma.tolist()},
@@ -619,20 +409,19 @@ def _assemble(
     }
     if binary:
         details["arms"] = _arms(y, d, Z[:, 0])
-    warnings = (
-        (f"Weak instrument: the {label} interval is the Anderson–Rubin set {_set_text(pieces)}.",)
-        if weak
-        else ()
-    )
+    text = f"Weak instrument: the {label} interval is the Anderson–Rubin set {_set_text(pieces)}."
     return EstimateSet(
         title=f"Instrumental variables: effect of {ctx.treatment} on {ctx.outcome}",
-        estimates=(*_components(ctx, st, binary), (label, head)),
+        estimates=(
+            *_components(ctx, st, binary),
+            (label, _causal(ctx, st, fit, binary, diags[0], pieces)),
+        ),
         method="randomized access, voluntary use: ITT, complier share, LATE (Wald)"
         if binary
         else "two-stage least squares",
         headline=label,
         params=ctx.params(binary),
         diagnostics=diags,
-        warnings=warnings,
+        warnings=(text,) if weak else (),
         details=details,
     )
