@@ -163,12 +163,15 @@ def robustness_value(
     t_stat: float, dof: float, q: float = 1.0, alpha: float | None = None
 ) -> float:
     """Cinelli & Hazlett (2020) robustness value RV_q (or RV_{q,alpha} with ``alpha``)."""
-    f = q * abs(t_stat) / math.sqrt(dof)
+    fq = q * abs(t_stat) / math.sqrt(dof)
+    f = fq
     if alpha is not None:
-        tcrit = float(stats.t.ppf(1 - alpha / 2, dof - 1))
-        f = f - tcrit / math.sqrt(dof - 1)
+        fcrit = float(stats.t.ppf(1 - alpha / 2, dof - 1)) / math.sqrt(dof - 1)
+        f = fq - fcrit
         if f <= 0:
             return 0.0
+        if fq > 1 / fcrit:  # the bound on R2_{D~Z|X} does not bind (CH 2020, appendix)
+            return float((fq**2 - fcrit**2) / (1 + fq**2))
     return float(0.5 * (math.sqrt(f**4 + 4 * f**2) - f**2))
 
 
