@@ -293,3 +293,17 @@ def test_bad_options_raise_typed_errors(mroz):
         iv(mroz.assign(f2=2 * mroz["fatheduc"]), covariates=["f2"], **kw)
     with pytest.raises(truelift.MissingValueError):
         iv(pd.read_csv(REF / "data" / "mroz.csv"), **kw)  # lwage is missing when inlf == 0
+
+
+def test_full_compliance_reduces_to_the_itt():
+    # Everyone with access uses the feature and no one else can: LATE = ITT (Wald with a first
+    # stage of exactly 1), the first-stage variance is zero and the effective F is infinite.
+    rng = np.random.default_rng(0)
+    z = rng.binomial(1, 0.5, 1_000)
+    df = pd.DataFrame({"z": z, "d": z, "y": z + rng.normal(size=1_000)})
+    res = iv(df, outcome="y", treatment="d", instrument="z")
+    assert res["LATE"].estimate == pytest.approx(res["ITT"].estimate, rel=1e-12)
+    assert res["LATE"].std_error == pytest.approx(res["ITT"].std_error, rel=1e-10)
+    assert res["first stage (complier share)"].estimate == pytest.approx(1.0)
+    assert math.isinf(res.details["first_stage"]["F_eff"]) and res.status == "ok"
+    json.dumps(res.to_dict(), allow_nan=False)

@@ -133,13 +133,17 @@ def _strength(
     """First-stage Wald F, Montiel Olea–Pflueger effective F and its simplified critical value."""
     k = st.pi.size
     Vpp = st.V[k:, k:]
+    x = 1.0 / tau
+    signal, noise = float(st.pi @ st.QZZ @ st.pi), float(np.trace(Vpp @ st.QZZ))
+    if not noise > 1e-12 * signal:  # the instruments predict the treatment exactly
+        crit = float(stats.ncx2.ppf(1 - alpha, k, k * x)) / k
+        return {"F": np.inf, "F_eff": np.inf, "critical_value": crit, "K_eff": float(k)}
     F = float(st.pi @ np.linalg.solve(Vpp, st.pi)) / k
-    F_eff = float(st.pi @ st.QZZ @ st.pi) / float(np.trace(Vpp @ st.QZZ))
+    F_eff = signal / noise
     # normalised first-stage variance W2 = Q^{1/2} Vpp Q^{1/2} (scale drops out of K_eff)
     evals, evecs = np.linalg.eigh(st.QZZ)
     root = evecs @ np.diag(np.sqrt(np.maximum(evals, 0))) @ evecs.T
     W2 = root @ Vpp @ root
-    x = 1.0 / tau
     tr, lmax = float(np.trace(W2)), float(np.linalg.eigvalsh(W2).max())
     k_eff = tr**2 * (1 + 2 * x) / (float(np.trace(W2.T @ W2)) + 2 * x * tr * lmax)
     crit = float(stats.ncx2.ppf(1 - alpha, k_eff, k_eff * x)) / k_eff
