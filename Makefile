@@ -24,7 +24,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 pytest: $(STAMP)
-	$(PY) -m pytest -m "not slow and not spark" -q
+	$(PY) -m pytest -m "not slow" -q
 
 test: lint typecheck pytest
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import narwhals as nw
 
-__all__ = ["engine_name", "lazy_frame"]
+__all__ = ["engine_name", "lazy_frame", "with_safe_names"]
 
 
 def lazy_frame(data: Any) -> Any | None:
@@ -33,3 +33,18 @@ def engine_name(frame: Any) -> str:
     """The engine behind a narwhals frame, e.g. ``"duckdb"``, ``"polars"``, ``"pyspark"``."""
     impl = frame.implementation
     return str(getattr(impl, "value", impl)).lower()
+
+
+def with_safe_names(frame: Any) -> tuple[Any, dict[str, str]]:
+    """Rename columns positionally to safe identifiers where the engine parses names.
+
+    Spark parses column references (dots, backticks), so a hostile name could break a query;
+    there the columns are renamed by position (``toDF``), which parses nothing. Other engines
+    take names as quoted identifiers already. Returns the frame and original -> engine names.
+    """
+    columns = list(frame.collect_schema().names())
+    if engine_name(frame).startswith("pyspark") or engine_name(frame) == "sqlframe":
+        safe = [f"__c{i}" for i in range(len(columns))]
+        native = frame.to_native().toDF(*safe)
+        return nw.from_native(native), dict(zip(columns, safe, strict=True))
+    return frame, {c: c for c in columns}

@@ -15,6 +15,7 @@ import narwhals as nw
 import numpy as np
 
 from truelift._frame import closest_columns
+from truelift.engines import with_safe_names
 from truelift.errors import ColumnNotFoundError, DataError, MissingDataWarning, MissingValueError
 
 __all__ = ["ArmMoments", "arm_moments", "arm_moments_arrays"]
@@ -49,17 +50,17 @@ def _require(schema: Any, role: str, name: str) -> None:
 
 def arm_moments(lf: Any, *, treatment: str, outcome: str, missing: str = "raise") -> ArmMoments:
     """Per-arm moments of ``outcome`` by the 0/1 ``treatment``, aggregated inside the engine."""
-    schema = lf.collect_schema()
-    _require(schema, "treatment", treatment)
-    _require(schema, "outcome", outcome)
-    if not (schema[outcome].is_numeric() or schema[outcome] == nw.Boolean):
-        raise DataError(
-            f"Outcome column {outcome!r} must be numeric; found dtype {schema[outcome]}."
-        )
-    y = nw.col(outcome).cast(nw.Float64)
-    null = nw.col(treatment).is_null() | nw.col(outcome).is_null()
+    lf, names = with_safe_names(lf)
+    _require(names, "treatment", treatment)
+    _require(names, "outcome", outcome)
+    t_col, y_col = names[treatment], names[outcome]
+    dtype = lf.collect_schema()[y_col]
+    if not (dtype.is_numeric() or dtype == nw.Boolean):
+        raise DataError(f"Outcome column {outcome!r} must be numeric; found dtype {dtype}.")
+    y = nw.col(y_col).cast(nw.Float64)
+    null = nw.col(t_col).is_null() | nw.col(y_col).is_null()
     table = (
-        lf.with_columns(__null=null, __y=y, __t=nw.col(treatment).cast(nw.Float64))
+        lf.with_columns(__null=null, __y=y, __t=nw.col(t_col).cast(nw.Float64))
         .group_by("__null", "__t")
         .agg(
             nw.len().alias("n"),
