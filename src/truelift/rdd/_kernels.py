@@ -64,39 +64,43 @@ def nn_residuals(x: np.ndarray, d: np.ndarray, matches: int) -> np.ndarray:
     """
     n = x.size
     d2 = d.reshape(n, -1)
-    starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
-    counts = np.diff(np.r_[starts, n])
-    vals = x[starts]
+    new_value = np.r_[True, x[1:] != x[:-1]]
+    ties = not bool(new_value.all())
+    starts = np.flatnonzero(new_value) if ties else np.arange(n)
+    counts = np.diff(np.r_[starts, n]) if ties else np.ones(n, dtype=np.int64)
+    vals = x[starts] if ties else x
     g = vals.size
     lo = np.arange(g)
     hi = np.arange(g)
     have = counts - 1
     cap = min(matches, n - 1)
-    active = have < cap
-    while active.any():
-        idx = np.flatnonzero(active)
-        l_i, h_i = lo[idx], hi[idx]
-        can_l, can_r = l_i > 0, h_i < g - 1
-        dl = vals[idx] - vals[np.maximum(l_i - 1, 0)]
-        dr = vals[np.minimum(h_i + 1, g - 1)] - vals[idx]
-        tol = np.maximum(dl, dr) * _SQRT_EPS
-        go_r = ~can_l | (can_r & (dl - dr > tol))
-        go_l = ~can_r | (can_l & (dr - dl > tol))
-        both = can_l & can_r & ~go_r & ~go_l
-        go_r = go_r & can_r | both
-        go_l = go_l & can_l | both
-        new_h = h_i + go_r
-        new_l = l_i - go_l
-        have[idx] += np.where(go_r, counts[np.minimum(new_h, g - 1)], 0)
-        have[idx] += np.where(go_l, counts[np.maximum(new_l, 0)], 0)
-        hi[idx], lo[idx] = new_h, new_l
+    while True:
         active = have < cap
-    first = np.repeat(starts[lo], counts)
-    last = np.repeat(starts[hi] + counts[hi], counts)
-    csum = np.vstack([np.zeros((1, d2.shape[1])), np.cumsum(d2, axis=0)])
+        if not active.any():
+            break
+        can_l, can_r = lo > 0, hi < g - 1
+        dl = vals - vals[np.maximum(lo - 1, 0)]
+        dr = vals[np.minimum(hi + 1, g - 1)] - vals
+        tol = np.maximum(dl, dr) * _SQRT_EPS
+        prefer_r, prefer_l = dl - dr > tol, dr - dl > tol
+        go_r = active & (~can_l | (can_r & ~prefer_l))
+        go_l = active & (~can_r | (can_l & ~prefer_r))
+        hi = hi + go_r
+        lo = lo - go_l
+        if ties:
+            have += np.where(go_r, counts[hi], 0) + np.where(go_l, counts[lo], 0)
+        else:
+            have += go_r.astype(np.int64) + go_l
+    if ties:
+        first = np.repeat(starts[lo], counts)
+        last = np.repeat(starts[hi] + counts[hi], counts)
+    else:
+        first, last = lo, hi + 1
+    csum = np.zeros((n + 1, d2.shape[1]))
+    np.cumsum(d2, axis=0, out=csum[1:])
     window = csum[last] - csum[first]
     j = (last - first - 1).astype(np.float64)[:, None]
-    return np.sqrt(j / (j + 1)) * (d2 - (window - d2) / j)
+    return np.asarray(np.sqrt(j / (j + 1)) * (d2 - (window - d2) / j))
 
 
 def hc_residuals(

@@ -124,9 +124,15 @@ def _local_fit(side: Side, o: int, h: float, opts: _Opts):  # type: ignore[no-un
     return ind, ex, ew, basis, inv_g, d, beta
 
 
-def _variance(side: Side, fit, s: np.ndarray, o: int, opts: _Opts) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _variance(side: Side, fit, s: np.ndarray, o: int, opts: _Opts, cache: dict) -> np.ndarray:  # type: ignore[no-untyped-def]
     ind, ex, ew, basis, inv_g, d, beta = fit
-    res = residuals(ex, d, basis, beta, inv_g, ew, opts.vce, opts.nnmatch, side.cl is not None)
+    key = ("nn", ind.start, ind.stop)  # nearest-neighbour residuals depend on the window only
+    if opts.vce == "nn" and key in cache:
+        res = cache[key]
+    else:
+        res = residuals(ex, d, basis, beta, inv_g, ew, opts.vce, opts.nnmatch, side.cl is not None)
+        if opts.vce == "nn":
+            cache[key] = res
     aux = meat(basis * ew[:, None], res, s, side.cluster(ind))
     return np.asarray(inv_g @ aux @ inv_g)
 
@@ -142,7 +148,7 @@ def _pilot_v(side: Side, o: int, nu: int, h_v: float, opts: _Opts, cache: dict):
         return cache[key]
     _ind, ex, ew, basis, inv_g, d, beta = fit
     s = _combination(side, d, beta, inv_g, basis, ew, nu)
-    v_v = _variance(side, fit, s, o, opts)[nu, nu]
+    v_v = _variance(side, fit, s, o, opts, cache)[nu, nu]
     v = (basis * ew[:, None]).T @ (((ex - opts.c) / h_v) ** (o + 1))
     hp = h_v ** np.arange(o + 1)
     b_const = (hp * (inv_g @ v))[nu]
@@ -172,7 +178,7 @@ def _bw_terms(
     beta = fit[6]
     reg = 0.0
     if scale > 0:
-        v_b = _variance(side, fit, s, o_b, opts)[-1, -1]
+        v_b = _variance(side, fit, s, o_b, opts, cache)[-1, -1]
         reg = 3 * b_const**2 * v_b
     bias = math.sqrt(2 * (o + 1 - nu)) * b_const * float(np.dot(s, beta[-1, :]))
     var = (2 * nu + 1) * h_v ** (2 * nu + 1) * v_v
