@@ -61,6 +61,14 @@ def main() -> None:
             "reps": 99_999,
             "asymptotic_p": float(wb.pvalue()["post"]),
         }
+        d["x"] = np.sin(d.countyreal * d.year)  # a deterministic time-varying covariate
+        wbx = pf.feols("lemp ~ post + x | countyreal + year", data=d, vcov={"CRV1": "state"})
+        bootx = wbx.wildboottest(param="post", reps=99_999, seed=1, weights_type="webb")
+        out["mpdta_state_wildboot_webb_covariate"] = {
+            "pvalue": float(bootx["Pr(>|t|)"]),
+            "reps": 99_999,
+            "coef": float(wbx.coef()["post"]),
+        }
     except Exception as exc:  # optional peer
         out["mpdta_state_wildboot_webb"] = {"error": repr(exc)}
     try:

@@ -533,6 +533,11 @@ def twfe(
     n_cohorts = int(np.unique(first[first >= 0]).size)
     diags = [cluster_diagnostic(G, wild_bootstrap), weights_diagnostic(fit.Xt[:, 0], d, n_cohorts)]
     warnings_: list[str] = []
+    if wild_bootstrap and bootstrap_weights == "rademacher" and G <= 13:
+        warnings_.append(
+            f"Rademacher weights on {G} clusters give only {2**G:,} distinct bootstrap draws; "
+            "bootstrap_weights='webb' is recommended with so few clusters (Webb 2023)."
+        )
     if not absorbing:
         warnings_.append(
             "treatment switches off for some units; TWFE still runs but event_study(), bacon() "

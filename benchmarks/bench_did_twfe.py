@@ -1,0 +1,109 @@
+"""Benchmark: truelift.did.twfe against pyfixest and linearmodels (TWFE, unit-clustered SE).
+
+Run: ``python -m benchmarks.bench_did_twfe [--sizes 1000000 10000000] [--periods 10]`` in an
+environment with the peers (``pip install pyfixest linearmodels``); a missing peer is skipped.
+The panel is balanced (units x periods) with staggered adoption. truelift runs with
+``fe_dof="nested"`` so its SE uses pyfixest's default small-sample convention (county-style
+fixed effects nested in the clusters are not counted); linearmodels uses its own convention, so
+its SE differs slightly by design. Prints seconds, speed ratios (peer / truelift) and the largest
+absolute differences in coefficient and SE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _data(n: int, periods: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    units = n // periods
+    cohort = rng.choice(np.array([0, 4, 6, 8]), size=units)
+    t = np.tile(np.arange(1, periods + 1), units)
+    g = np.repeat(cohort, periods)
+    d = ((g > 0) & (t >= g)).astype(np.int64)
+    y = (
+        np.repeat(rng.normal(size=units), periods)
+        + 0.1 * t
+        + 0.5 * d
+        + rng.normal(size=units * periods)
+    )
+    return pd.DataFrame({"unit": np.repeat(np.arange(units), periods), "time": t, "d": d, "y": y})
+
+
+def _truelift(df: pd.DataFrame) -> tuple[float, tuple[float, float]]:
+    from truelift.did import twfe
+
+    t0 = time.perf_counter()
+    e = twfe(df, outcome="y", unit="unit", time="time", treatment="d", fe_dof="nested")
+    return time.perf_counter() - t0, (e.estimate, e.std_error)
+
+
+def _pyfixest(df: pd.DataFrame) -> tuple[float, tuple[float, float]] | None:
+    try:
+        import pyfixest as pf
+    except ImportError:
+        return None
+    t0 = time.perf_counter()
+    fit = pf.feols("y ~ d | unit + time", data=df, vcov={"CRV1": "unit"})
+    el = time.perf_counter() - t0
+    return el, (float(fit.coef()["d"]), float(fit.se()["d"]))
+
+
+def _linearmodels(df: pd.DataFrame) -> tuple[float, tuple[float, float]] | None:
+    try:
+        from linearmodels.panel import PanelOLS
+    except ImportError:
+        return None
+    t0 = time.perf_counter()
+    p = df.set_index(["unit", "time"])
+    fit = PanelOLS(p["y"], p[["d"]], entity_effects=True, time_effects=True).fit(
+        cov_type="clustered", cluster_entity=True
+    )
+    el = time.perf_counter() - t0
+    return el, (float(fit.params["d"]), float(fit.std_errors["d"]))
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--periods", type=int, default=10)
+    ap.add_argument("--skip-peer-above", type=int, default=None)
+    args = ap.parse_args(argv)
+    rows: list[dict[str, Any]] = []
+    for n in args.sizes:
+        df = _data(n, args.periods)
+        _truelift(df.head(1000))  # warm imports
+        t_tl, v_tl = _truelift(df)
+        print(f"n={n:,}: truelift {t_tl:.2f}s  coef {v_tl[0]:.8f}  se {v_tl[1]:.8f}")
+        for name, fn in (("pyfixest", _pyfixest), ("linearmodels", _linearmodels)):
+            if args.skip_peer_above is not None and n > args.skip_peer_above:
+                continue
+            res = fn(df)
+            if res is None:
+                print(f"  {name}: not installed, skipped")
+                continue
+            t_p, v_p = res
+            row = {
+                "n": n,
+                "peer": name,
+                "truelift_s": t_tl,
+                "peer_s": t_p,
+                "ratio": t_p / t_tl,
+                "d_coef": abs(v_p[0] - v_tl[0]),
+                "d_se": abs(v_p[1] - v_tl[1]),
+            }
+            rows.append(row)
+            print(
+                f"  {name}: {t_p:.2f}s  ratio {t_p / t_tl:.1f}x  |dcoef| {row['d_coef']:.2e}  "
+                f"|dse| {row['d_se']:.2e}"
+            )
+    return rows
+
+
+if __name__ == "__main__":
+    main()
