@@ -64,17 +64,18 @@ def arm_moments(arm: np.ndarray, n_arms: int, C: np.ndarray, X: np.ndarray) -> A
     Uses one weighted ``bincount`` per product, so memory stays O(n) whatever the number of
     columns.
     """
-    cols: list[np.ndarray | None] = [None]  # None stands for the constant 1
-    cols += [C[:, j] for j in range(C.shape[1])] + [X[:, j] for j in range(X.shape[1])]
-    p = len(cols)
+    cols = [C[:, j] for j in range(C.shape[1])] + [X[:, j] for j in range(X.shape[1])]
+    p = len(cols) + 1
     cross = np.zeros((n_arms, p, p))
-    for i in range(p):
+    cross[:, 0, 0] = np.bincount(arm, minlength=n_arms)
+    buf = np.empty(arm.size)  # one reused buffer: no fresh allocation per product
+    for i, a in enumerate(cols, start=1):
+        s = np.bincount(arm, weights=a, minlength=n_arms)
+        cross[:, 0, i] = cross[:, i, 0] = s
         for j in range(i, p):
-            a, b = cols[i], cols[j]
-            w = a * b if a is not None and b is not None else (a if a is not None else b)
-            s = np.bincount(arm, weights=w, minlength=n_arms)
-            cross[:, i, j] = s
-            cross[:, j, i] = s
+            np.multiply(a, cols[j - 1], out=buf)
+            s = np.bincount(arm, weights=buf, minlength=n_arms)
+            cross[:, i, j] = cross[:, j, i] = s
     return ArmMoments(cross=cross, m=C.shape[1], k=X.shape[1])
 
 
