@@ -51,36 +51,64 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 # ----------------------------------------------------------------------------- kernels
 
 
+def _demean_vec(
+    v: np.ndarray,
+    groups: list[np.ndarray],
+    counts: list[np.ndarray],
+    one_sweep: bool,
+    tol: float,
+    maxiter: int,
+) -> np.ndarray:
+    scale = max(float(np.abs(v).max()), 1.0) if v.size else 1.0
+    for _ in range(maxiter):
+        change = 0.0
+        for g, c in zip(groups, counts, strict=True):
+            m = np.bincount(g, weights=v, minlength=c.size) / c
+            v -= m[g]
+            change = max(change, float(np.abs(m).max()))
+        if one_sweep or change <= tol * scale:
+            return v
+    raise ConvergenceError(
+        f"the fixed-effect projections did not converge in {maxiter} sweeps; the panel may "
+        "be badly connected. Check for units observed in one period only."
+    )
+
+
+def is_balanced(groups: list[np.ndarray]) -> bool:
+    """True for one fixed effect, or two that form a balanced panel (each pair exactly once)."""
+    if len(groups) <= 1:
+        return True
+    if len(groups) > 2:
+        return False
+    a, b = groups
+    na, nb = int(a.max()) + 1, int(b.max()) + 1
+    return a.size == na * nb and bool(np.all(np.bincount(a * nb + b, minlength=na * nb) == 1))
+
+
 def demean(
-    M: np.ndarray, groups: list[np.ndarray], *, tol: float = 1e-10, maxiter: int = 10_000
+    M: np.ndarray,
+    groups: list[np.ndarray],
+    *,
+    tol: float = 1e-10,
+    maxiter: int = 10_000,
+    balanced: bool | None = None,
 ) -> np.ndarray:
     """Residuals of the columns of ``M`` on the fixed effects ``groups`` (integer codes).
 
-    Alternating projections (method of alternating projections, Gaure 2013): subtract group means
-    of each fixed effect in turn until no column moves by more than ``tol`` times its scale. One
-    sweep is exact for one fixed effect and for balanced two-way panels.
+    Alternating projections (Gaure 2013): subtract group means of each fixed effect in turn until
+    no group mean exceeds ``tol`` times the column's scale. One sweep is exact for one fixed
+    effect and for a balanced two-way panel (``balanced``; detected when ``None``).
     """
-    out = np.array(M, dtype=np.float64, copy=True)
-    vec = out.ndim == 1
-    if vec:
-        out = out[:, None]
-    counts = [np.bincount(g).astype(np.float64) for g in groups]
-    scale = np.maximum(np.abs(out).max(axis=0), 1.0) if out.size else np.ones(out.shape[1])
-    for _ in range(maxiter):
-        change = np.zeros(out.shape[1])
-        for g, c in zip(groups, counts, strict=True):
-            for j in range(out.shape[1]):
-                m = np.bincount(g, weights=out[:, j], minlength=c.size) / np.maximum(c, 1.0)
-                out[:, j] -= m[g]
-                change[j] = max(change[j], float(np.abs(m).max()))
-        if len(groups) <= 1 or np.all(change <= tol * scale):
-            break
-    else:
-        raise ConvergenceError(
-            f"the fixed-effect projections did not converge in {maxiter} sweeps; the panel may "
-            "be badly connected. Check for units observed in one period only."
-        )
-    return out[:, 0] if vec else out
+    one = is_balanced(groups) if balanced is None else balanced
+    counts = [np.maximum(np.bincount(g).astype(np.float64), 1.0) for g in groups]
+    arr = np.asarray(M, dtype=np.float64)
+    if arr.ndim == 1:
+        return _demean_vec(arr.copy(), groups, counts, one, tol, maxiter)
+    cols = [
+        _demean_vec(np.ascontiguousarray(arr[:, j]), groups, counts, one, tol, maxiter)
+        for j in range(arr.shape[1])
+    ]
+    return np.column_stack(cols) if cols else np.empty_like(arr)
 
 
 def _cluster_sum(M: np.ndarray, cluster: np.ndarray, G: int) -> np.ndarray:
@@ -146,7 +174,7 @@ def fe_ols(
     coef = bread @ (Xt.T @ yt)
     resid = yt - Xt @ coef
     scores = _cluster_sum(Xt * resid[:, None], cluster, int(cluster.max()) + 1)
-    G = int(np.unique(cluster).size)
+    G = int(np.count_nonzero(np.bincount(cluster)))
     if G < 2:
         raise DataError("cluster-robust variance needs at least 2 clusters; found 1.")
     n = y.size
@@ -403,13 +431,21 @@ def did_2x2(
 def adoption(unit: np.ndarray, tcode: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, bool]:
     """First treated period code per unit (-1 = never treated) and whether treatment is absorbing."""
     n_units = int(unit.max()) + 1
-    big = np.iinfo(np.int64).max
-    first = np.full(n_units, big)
-    np.minimum.at(first, unit[d == 1], tcode[d == 1])
-    first = np.where(first == big, -1, first)
+    # fast path: if each unit's periods are contiguous, its last period is mean + (count - 1)/2
+    # and, with absorbing adoption, its first treated period is last - (treated count) + 1;
+    # verified below, with an exact (slower) fallback
+    cnt = np.bincount(unit, minlength=n_units)
+    mean_t = np.bincount(unit, weights=tcode, minlength=n_units) / np.maximum(cnt, 1)
+    last = np.rint(mean_t + (cnt - 1) / 2).astype(np.int64)
+    k = np.bincount(unit, weights=d, minlength=n_units).astype(np.int64)
+    first = np.where(k > 0, last - k + 1, -1)
+    if not np.array_equal((first[unit] >= 0) & (tcode >= first[unit]), d == 1):
+        big = np.iinfo(np.int64).max
+        first = np.full(n_units, big)
+        np.minimum.at(first, unit[d == 1], tcode[d == 1])
+        first = np.where(first == big, -1, first)
     after = (first[unit] >= 0) & (tcode >= first[unit])
-    absorbing = bool(np.all(after == (d == 1)))
-    return first, absorbing
+    return first, bool(np.all(after == (d == 1)))
 
 
 def weights_diagnostic(xt: np.ndarray, d: np.ndarray, n_cohorts: int) -> Diagnostic:
