@@ -3,6 +3,7 @@
 
 from truelift.did.bacon import bacon
 from truelift.did.event_study import event_study
+from truelift.did.staggered import did
 from truelift.did.twfe import did_2x2, twfe
 
-__all__ = ["bacon", "did_2x2", "event_study", "twfe"]
+__all__ = ["bacon", "did", "did_2x2", "event_study", "twfe"]
