@@ -34,7 +34,7 @@ def _type_probs(always_takers: bool, weak: bool, n: int) -> np.ndarray:
     always = ALWAYS_P if always_takers else np.zeros(3)
     complier = COMPLIER_P * (1 - always)
     if weak:
-        complier = complier * _weak_share(always, n) / float(TIER_P @ complier)
+        complier = complier * min(1.0, _weak_share(always, n) / float(TIER_P @ complier))
     return np.column_stack([1 - always - complier, complier, always])
 
 
