@@ -54,8 +54,9 @@ def arm_order(levels: np.ndarray, control: Any) -> list[int]:
     labels = list(levels)
     if control is None:
         as_text = [str(v).lower() for v in labels]
-        if all(isinstance(v, (bool, np.bool_)) for v in labels) or set(as_text) <= {"0", "1"}:
-            ci = as_text.index("0") if "0" in as_text else as_text.index("false")
+        numeric = all(isinstance(v, (bool, int, float, np.bool_, np.number)) for v in labels)
+        if numeric and {float(v) for v in labels} <= {0.0, 1.0}:
+            ci = [float(v) for v in labels].index(0.0)
         elif "control" in as_text:
             ci = as_text.index("control")
         else:
@@ -507,19 +508,6 @@ def ab_test(
         expected_split=expected_split,
         unit="clusters" if cluster else "rows",
     )
-    keys = sorted(fit.contrasts)
-    p_raw = np.array(
-        [
-            interval(fit.contrasts[k].diff, float(np.sqrt(fit.contrasts[k].var_diff)), conf)[2]
-            for k in keys
-        ]
-    )
-    p_adj, level, mult = _multiplicity(p_raw, conf, alpha, correction)
-    extra: dict[tuple[int, int], tuple[Diagnostic, ...]] = {}
-    if cluster is None:
-        for k in keys:
-            d = _heavy_tail_check(cols, metrics[k[0]], fit.units.arm, k[1], 0, alpha)
-            extra[k] = (d,) if d is not None else ()
     params = {
         "design": "experiment",
         "analysis": "ab_test",
@@ -538,16 +526,37 @@ def ab_test(
         "winsorize": winsorize,
         "missing": missing,
     }
+    return _package(fit, cols, params, srm)
+
+
+def _package(
+    fit: _Fit, cols: _frame.Columns, params: dict[str, Any], srm: Diagnostic
+) -> Estimate | EstimateSet:
+    """Multiplicity, per-comparison diagnostics and the result objects."""
+    conf, alpha, correction = params["conf_level"], params["alpha"], params["correction"]
+    keys = sorted(fit.contrasts)
+    p_raw = np.array(
+        [
+            interval(fit.contrasts[k].diff, float(np.sqrt(fit.contrasts[k].var_diff)), conf)[2]
+            for k in keys
+        ]
+    )
+    p_adj, level, mult = _multiplicity(p_raw, conf, alpha, correction)
+    extra: dict[tuple[int, int], tuple[Diagnostic, ...]] = {}
+    if params["cluster"] is None:
+        for k in keys:
+            d = _heavy_tail_check(cols, fit.metrics[k[0]], fit.units.arm, k[1], 0, alpha)
+            extra[k] = (d,) if d is not None else ()
     inference = (
         "Welch / HC sandwich variance from per-arm sufficient statistics (delta method for "
-        "ratios" + (", cluster-level" if cluster else "") + "), normal interval"
+        "ratios" + (", cluster-level" if params["cluster"] else "") + "), normal interval"
     )
     ctx = {
         "correction": correction,
         "n_dropped": cols.n_dropped,
-        "variant": variant,
-        "cluster": cluster,
-        "adjustment": adjust,
+        "variant": params["variant"],
+        "cluster": params["cluster"],
+        "adjustment": params["adjustment"],
         "params": params,
         "extra": extra,
         "inference": inference,
@@ -566,7 +575,8 @@ def ab_test(
     if len(ests) == 1:
         return ests[0][1]
     return EstimateSet(
-        title=f"A/B test on {variant}: {len(fit.arms)} arms, {len(metrics)} metric(s)",
+        title=f"A/B test on {params['variant']}: {len(fit.arms)} arms, "
+        f"{len(fit.metrics)} metric(s)",
         estimates=tuple(ests),
         method=ests[0][1].method,
         headline=ests[0][0],
