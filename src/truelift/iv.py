@@ -315,6 +315,25 @@ def _arms(y: np.ndarray, d: np.ndarray, z: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def _complier_profile(
+    X: np.ndarray, names: tuple[str, ...], d: np.ndarray, z: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Covariate means among compliers vs all users (Angrist & Pischke 2009, sec. 4.4.4).
+
+    Under monotonicity E[X | complier] = (E[X D | Z=1] - E[X D | Z=0]) / (E[D | Z=1] - E[D | Z=0]).
+    """
+    on, off = z == 1, z == 0
+    share = float(d[on].mean() - d[off].mean())
+    if X.shape[1] == 0 or share == 0:
+        return {}
+    xd = X * d[:, None]
+    comp = (xd[on].mean(axis=0) - xd[off].mean(axis=0)) / share
+    return {
+        name: {"compliers": float(c), "all": float(a)}
+        for name, c, a in zip(names, comp, X.mean(axis=0), strict=True)
+    }
+
+
 def _components(ctx: _Context, st: _Stage, binary: bool) -> list[tuple[str, Estimate]]:
     """The ITT / reduced form and the first stage (one instrument only)."""
     if st.pi.size > 1:
@@ -409,6 +428,7 @@ def _assemble(
     }
     if binary:
         details["arms"] = _arms(y, d, Z[:, 0])
+        details["complier_profile"] = _complier_profile(ctx.cols.X, ctx.cols.X_names, d, Z[:, 0])
     text = f"Weak instrument: the {label} interval is the Anderson–Rubin set {_set_text(pieces)}."
     return EstimateSet(
         title=f"Instrumental variables: effect of {ctx.treatment} on {ctx.outcome}",
