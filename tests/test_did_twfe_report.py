@@ -13,7 +13,7 @@ def test_section_renders():
     did_section.section(report, seed=42)
     page = report.render()
     assert "Staged rollouts" in page
-    assert "TWFE" in page and "true ATT (simple)" in page
+    assert "TWFE" in page and "Callaway &amp; Sant&#x27;Anna, dynamic" in page
     assert "later vs earlier treated" in page
     assert "Failure switch (pretrend)" in page and "DOWNGRADED" in page.upper()
     assert page.count("<svg") >= 4

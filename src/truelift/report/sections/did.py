@@ -11,6 +11,7 @@ from typing import Any
 
 from truelift.did.bacon import bacon
 from truelift.did.event_study import event_study
+from truelift.did.staggered import did
 from truelift.did.twfe import did_2x2, twfe
 from truelift.plot.did import bacon_plot, event_study_plot, group_means_plot
 from truelift.simulate import simulate
@@ -19,15 +20,6 @@ TITLE = "Staged rollouts: difference in differences"
 ORDER = 30
 
 _PANEL: dict[str, Any] = {"outcome": "tasks", "unit": "user_id", "time": "week"}
-
-
-def _staggered(data: Any) -> Any:
-    """Callaway & Sant'Anna simple ATT when the staggered estimator is available, else None."""
-    try:
-        from truelift.did.staggered import did
-    except ImportError:  # pragma: no cover - part of the same package once integrated
-        return None
-    return did(data, cohort="cohort", aggregation="simple", **_PANEL)
 
 
 def _saas(report: Any, seed: int) -> None:
@@ -82,8 +74,9 @@ def section(report: Any, *, seed: int) -> None:
     sim = simulate("rollout", n_users=2_000, seed=seed)
     tw = twfe(sim.data, treatment="treated", **_PANEL)
     bd = bacon(sim.data, treatment="treated", **_PANEL)
-    cs = _staggered(sim.data)
-    truth = sim.truths["att_simple"]
+    es = event_study(sim.data, cohort="cohort", **_PANEL)
+    cs = did(sim.data, cohort="cohort", aggregation="simple", **_PANEL)
+    cs_dyn = did(sim.data, cohort="cohort", aggregation="dynamic", **_PANEL)
     report.paragraph(
         "Rollout panel: three cohorts (weeks 4, 6, 8) and a never-treated group; the effect grows "
         "with exposure and is largest for early cohorts. Two-way fixed effects then compares late "
@@ -91,20 +84,17 @@ def section(report: Any, *, seed: int) -> None:
         "subtracted: the TWFE coefficient lands far below the true average effect. "
         "Callaway & Sant'Anna compare each cohort only with not-yet/never-treated users."
     )
-    rows = [
-        ["TWFE", f"{tw.estimate:+.3f}", f"[{tw.ci_low:+.3f}, {tw.ci_high:+.3f}]", f"{truth:+.3f}"]
-    ]
-    if cs is not None:
-        h = cs.headline_estimate
-        rows.append(
-            [
-                "Callaway & Sant'Anna (simple)",
-                f"{h.estimate:+.3f}",
-                f"[{h.ci_low:+.3f}, {h.ci_high:+.3f}]",
-                f"{truth:+.3f}",
-            ]
-        )
-    report.table(["estimator", "estimate", "95% CI", "true ATT (simple)"], rows)
+    rows = []
+    for name, e, key in (
+        ("TWFE", tw, "att_simple"),
+        ("Callaway & Sant'Anna, simple", cs.headline_estimate, "att_simple"),
+        ("TWFE event study, mean of e >= 0", es.headline_estimate, "att_dynamic"),
+        ("Callaway & Sant'Anna, dynamic", cs_dyn.headline_estimate, "att_dynamic"),
+    ):
+        if e is not None:
+            ci = f"[{e.ci_low:+.3f}, {e.ci_high:+.3f}]"
+            rows.append([name, f"{e.estimate:+.3f}", ci, key, f"{sim.truths[key]:+.3f}"])
+    report.table(["estimator", "estimate", "95% CI", "target", "truth"], rows)
     report.table(
         ["2x2 comparison type", "weight", "average 2x2 estimate"],
         [
@@ -113,7 +103,6 @@ def section(report: Any, *, seed: int) -> None:
         ],
     )
     report.figure(bacon_plot(bd), "Goodman-Bacon decomposition: each 2x2 and its TWFE weight.")
-    es = event_study(sim.data, cohort="cohort", **_PANEL)
     dyn = {e: sim.truths[f"att_dynamic_e{e}"] for e in range(7)}
     report.figure(event_study_plot(es, truth=dyn), "TWFE event study (reference e = -1) and truth.")
     report.figure(group_means_plot(es), "Cohort means and the estimated counterfactual paths.")
