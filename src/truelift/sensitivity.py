@@ -190,21 +190,19 @@ def _bias_bound(
     return bias, se_adj, r2dz, r2yz
 
 
-def _r2(X: np.ndarray, y: np.ndarray) -> float:
-    A = np.column_stack([np.ones(len(y)), X]) if X.size else np.ones((len(y), 1))
-    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-    resid = y - A @ coef
-    return float(1 - resid @ resid / ((y - y.mean()) @ (y - y.mean())))
+def _rss(G: np.ndarray, cols: list[int], target: int) -> float:
+    """Residual sum of squares of column ``target`` on columns ``cols``, from the Gram matrix."""
+    A = G[np.ix_(cols, cols)]
+    b = G[cols, target]
+    coef = np.linalg.lstsq(A, b, rcond=None)[0]
+    return float(G[target, target] - b @ coef)
 
 
-def _group_partial_r2(
-    X: np.ndarray, y: np.ndarray, cols: list[int], base: np.ndarray | None
-) -> float:
-    full = X if base is None else np.column_stack([base, X])
-    rest = np.delete(X, cols, axis=1)
-    reduced = rest if base is None else np.column_stack([base, rest])
-    r_full, r_red = _r2(full, y), _r2(reduced, y)
-    return max((r_full - r_red) / (1 - r_red), 0.0)
+def _group_partial_r2(G: np.ndarray, target: int, keep: list[int], group: list[int]) -> float:
+    """Partial R^2 of ``group`` for ``target`` given ``keep`` (indices into the Gram matrix)."""
+    full = _rss(G, keep + group, target)
+    reduced = _rss(G, keep, target)
+    return max(1.0 - full / reduced, 0.0) if reduced > 0 else 0.0
 
 
 def _signed_rank(d: np.ndarray) -> tuple[float, np.ndarray]:
@@ -316,10 +314,15 @@ def _benchmarks(
     conf_level: float,
 ) -> list[dict[str, Any]]:
     tcrit = float(stats.t.ppf(0.5 + conf_level / 2, dof - 1))
+    Z = np.column_stack([np.ones(t.size), t, X, y])
+    G = Z.T @ Z
     rows = []
     for name, cols in groups.items():
-        r2d = _group_partial_r2(X, t, cols, None)
-        r2y = _group_partial_r2(X, y, cols, t[:, None])
+        # Gram matrix columns: 0 intercept, 1 treatment, 2.. covariates, last outcome
+        others = [2 + j for j in range(X.shape[1]) if j not in cols]
+        group = [2 + j for j in cols]
+        r2d = _group_partial_r2(G, 1, [0, *others], group)
+        r2y = _group_partial_r2(G, G.shape[0] - 1, [0, 1, *others], group)
         bias, se_adj, r2dz, r2yz = _bias_bound(se, dof, min(r2d, 0.999), min(r2y, 0.999), kd, ky)
         adj = est - math.copysign(bias, est) if math.isfinite(bias) else math.nan
         rows.append(

@@ -224,8 +224,11 @@ def auc_diagnostic(auc: float) -> Diagnostic:
 def overlap_histogram(e: np.ndarray, t: np.ndarray, bins: int = 40) -> dict[str, Any]:
     """Counts of the score per arm on a fixed grid over [0, 1] (what the overlap plot draws)."""
     edges = np.linspace(0.0, 1.0, bins + 1)
+    idx = np.minimum((e * bins).astype(np.int64), bins - 1)
+    treated = np.bincount(idx, weights=t, minlength=bins)
+    total = np.bincount(idx, minlength=bins)
     return {
         "edges": edges.tolist(),
-        "treated": np.histogram(e[t == 1], bins=edges)[0].tolist(),
-        "control": np.histogram(e[t == 0], bins=edges)[0].tolist(),
+        "treated": treated.astype(np.int64).tolist(),
+        "control": (total - treated).astype(np.int64).tolist(),
     }
