@@ -1,0 +1,340 @@
+"""Is there heterogeneity at all? Best-linear-predictor calibration test and GATES.
+
+Chernozhukov, Demirer, Duflo & Fernández-Val (2018/2023), "Generic machine learning inference on
+heterogeneous treatment effects in randomized experiments": the best linear predictor (BLP) of the
+CATE given an ML proxy S(X) is beta1 + beta2 (S - E S); beta1 is the ATE and beta2 = 1 if the proxy
+is perfectly calibrated, 0 if it carries no information about the effect. Rejecting beta2 = 0 is
+evidence of heterogeneity *that the proxy captures*; not rejecting means the data show no
+targetable heterogeneity. Group average treatment effects (GATES) sort users into groups by the
+proxy (or by a segment column) and estimate each group's average effect.
+
+Implementation (the doubly robust form of Semenova & Chernozhukov 2021): cross-fitted AIPW scores
+Gamma_i = mu1 - mu0 + T (Y - mu1)/e - (1 - T)(Y - mu0)/(1 - e) (Robins, Rotnitzky & Zhao 1994) are
+regressed on [1, S_i - mean(S)] by OLS with HC1 errors; S_i is each user's *out-of-fold* CATE from
+a cross-fitted meta-learner (:mod:`truelift.uplift.learners`). GATES are group means of Gamma with
+influence-function SEs. With a known propensity (randomized data) Gamma is exactly unbiased; with
+an estimated one (observational data) it is doubly robust and the CIs are valid by Neyman
+orthogonality of the score under cross-fitting (Chernozhukov et al. 2018).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from truelift import _frame
+from truelift.errors import DesignError
+from truelift.inference import if_se, interval, ols
+from truelift.result import Diagnostic, Estimate, EstimateSet, Verdict
+from truelift.uplift.learners import (
+    LEARNERS,
+    Learner,
+    MetaLearner,
+    Rng,
+    as_rng,
+    check_option,
+    known_propensity,
+    propensity_role,
+)
+
+__all__ = ["blp_kernel", "gates_kernel", "heterogeneity_test"]
+
+
+def blp_kernel(gamma: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """BLP coefficients (beta1, beta2) and their HC1 covariance from scores and a CATE proxy."""
+    s = score - score.mean()
+    if np.ptp(s) == 0:
+        mean = float(gamma.mean())
+        se = if_se(gamma - mean)
+        return np.array([mean, np.nan]), np.array([[se**2, np.nan], [np.nan, np.nan]])
+    fit = ols(np.column_stack([np.ones_like(s), s]), gamma, vce="hc1")
+    return fit.coef, fit.vcov
+
+
+def quantile_groups(score: np.ndarray, n_groups: int) -> np.ndarray:
+    """Group 0..n_groups-1 by the proxy's quantiles (ties broken by rank so groups are balanced)."""
+    ranks = np.argsort(np.argsort(score, kind="stable"), kind="stable")
+    return (ranks * n_groups // score.size).astype(np.int64)
+
+
+def gates_kernel(gamma: np.ndarray, groups: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """Influence functions of every group's average effect (psi_g), one n-vector per group."""
+    out = []
+    for g in range(n_groups):
+        member = groups == g
+        if not member.any():
+            out.append(np.zeros_like(gamma))
+            continue
+        out.append(member * (gamma - gamma[member].mean()) / member.mean())
+    return out
+
+
+def _estimate(
+    value: float,
+    psi_or_se: np.ndarray | float,
+    *,
+    n: int,
+    n_dropped: int,
+    estimand: str,
+    method: str,
+    params: dict[str, Any],
+    conf_level: float,
+    diagnostics: tuple[Diagnostic, ...] = (),
+    inference: str = "influence function (cross-fitted AIPW scores), normal interval",
+) -> Estimate:
+    se = if_se(psi_or_se) if isinstance(psi_or_se, np.ndarray) else float(psi_or_se)
+    lo, hi, p = interval(value, se, conf_level)
+    return Estimate(
+        estimate=float(value),
+        std_error=se,
+        ci_low=lo,
+        ci_high=hi,
+        conf_level=conf_level,
+        p_value=p,
+        n_obs=n,
+        n_dropped=n_dropped,
+        estimand=estimand,
+        method=method,
+        params=params,
+        diagnostics=diagnostics,
+        inference=inference,
+    )
+
+
+def _overlap_diagnostic(e: np.ndarray, known: bool) -> Diagnostic:
+    lo, hi = float(e.min()), float(e.max())
+    if known:
+        return Diagnostic(
+            "overlap",
+            "pass",
+            lo,
+            "known propensities in (0, 1)",
+            f"Known assignment probabilities range {lo:.3f}-{hi:.3f}.",
+            consequence="none",
+        )
+    extreme = float(np.mean((e < 0.02) | (e > 0.98)))
+    verdict: Verdict = "fail" if extreme > 0.05 else ("warn" if extreme > 0.01 else "pass")
+    return Diagnostic(
+        "overlap",
+        verdict,
+        extreme,
+        "share of users with estimated propensity outside [0.02, 0.98] <= 1% (fail > 5%)",
+        f"Estimated propensities range {lo:.3f}-{hi:.3f}; {100 * extreme:.1f}% are extreme."
+        + (
+            ""
+            if verdict == "pass"
+            else " Effects for users who (almost) always or never opt in are extrapolated; "
+            "restrict the population or add a randomized holdout."
+        ),
+        consequence="downgrade",
+    )
+
+
+def _heterogeneity_verdict(b2: float, p2: float, alpha: float) -> tuple[Diagnostic, str]:
+    verdict: Verdict
+    if np.isfinite(p2) and p2 < alpha and b2 > 0:
+        text = (
+            f"Evidence of heterogeneity: the CATE proxy predicts who benefits more "
+            f"(BLP beta2 = {b2:.3f}, p = {p2:.3g}). Targeting can be evaluated with "
+            "evaluate_uplift() on a holdout and policy_value()."
+        )
+        verdict = "pass"
+    else:
+        text = (
+            f"No evidence of heterogeneity (BLP beta2 = {b2:.3f}, p = {p2:.3g} at the "
+            f"{100 * alpha:g}% level): the effect does not detectably differ across users, so "
+            "there is no evidence for targeting. Decide on the average effect (roll out to "
+            "everyone or no one) rather than ranking noise."
+        )
+        verdict = "warn"
+    diag = Diagnostic(
+        "heterogeneity (BLP)",
+        verdict,
+        None if not np.isfinite(p2) else float(p2),
+        f"p < {alpha:g} for H0: beta2 = 0 (the CATE proxy carries no signal)",
+        text,
+        consequence="none",
+    )
+    return diag, text
+
+
+def heterogeneity_test(
+    data: Any,
+    *,
+    treatment: str,
+    outcome: str,
+    covariates: Sequence[str],
+    by: str | None = None,
+    learner: Learner = "dr",
+    model: Any = None,
+    propensity_model: Any = None,
+    propensity: float | str | None = None,
+    n_groups: int = 5,
+    n_folds: int = 5,
+    conf_level: float = 0.95,
+    missing: _frame.MissingPolicy = "raise",
+    rng: Rng = None,
+) -> EstimateSet:
+    """BLP calibration test of heterogeneity and group average effects (GATES), with CIs.
+
+    Args:
+        data: a pandas / polars / pyarrow table, one row per user.
+        treatment, outcome: binary treatment and numeric outcome columns.
+        covariates: pre-treatment columns the CATE may depend on (categoricals are one-hot).
+        by: a segment column for GATES (e.g. ``"engagement_tier"``); ``None`` groups users by
+            quantiles of their out-of-fold CATE (the CDDF GATES).
+        learner: meta-learner of the CATE proxy (``"s"``, ``"t"``, ``"x"``, ``"dr"``, ``"r"``).
+        model, propensity_model: scikit-learn estimators (defaults: gradient boosting, logistic).
+        propensity: known treatment probability (float or column) for randomized data; ``None``
+            estimates it from the covariates (observational data).
+        n_groups: number of CATE-quantile groups when ``by`` is ``None``.
+        n_folds: cross-fitting folds. ``rng``: seed or Generator (folds and learners).
+
+    Returns an :class:`EstimateSet`: ``"ATE"`` (beta1), ``"BLP beta2"`` (the headline:
+    heterogeneity loading; 0 = no targetable heterogeneity), one ``"GATES ..."`` per group and
+    ``"top - bottom"``. The ``"heterogeneity (BLP)"`` diagnostic says plainly whether there is
+    evidence for targeting.
+    """
+    check_option("learner", learner, LEARNERS)
+    if not isinstance(n_groups, int) or n_groups < 2:
+        raise DesignError(f"n_groups must be an integer >= 2; got {n_groups!r}.")
+    cols = _frame.load(
+        data,
+        binary={"treatment": treatment},
+        numeric={"outcome": outcome, **propensity_role(propensity)},
+        keys={"by": by},
+        covariates=list(covariates),
+        missing=missing,
+    )
+    t, y, X = cols["treatment"], cols["outcome"], cols.X
+    known = known_propensity(cols, propensity)
+    seed = int(as_rng(rng).integers(0, 2**31 - 1))
+    ml = MetaLearner(learner, model, propensity_model, None, n_folds, random_state=seed)
+    ml.fit(X, t, y, propensity=known)
+    g1, g0 = ml.nuisance_.aipw_scores(t, y)
+    gamma, score = g1 - g0, ml.cate_
+    params = {
+        "design": "uplift",
+        "analysis": "heterogeneity",
+        "treatment": treatment,
+        "outcome": outcome,
+        "covariates": list(covariates),
+        "by": by,
+        "learner": learner,
+        "n_folds": n_folds,
+        "n_groups": n_groups,
+        "propensity": "known" if known is not None else "estimated (cross-fitted)",
+        "model": type(ml._base).__name__,
+    }
+    return _assemble(cols, gamma, score, ml.nuisance_.e, known is not None, params, conf_level)
+
+
+def _group_labels(cols: _frame.Columns, score: np.ndarray, n_groups: int) -> tuple[Any, list[str]]:
+    if "by" in cols:
+        codes = cols["by"]
+        return codes, [f"GATES {v}" for v in cols.levels["by"]]
+    groups = quantile_groups(score, n_groups)
+    return groups, [f"GATES G{g + 1} (CATE quantile {g + 1}/{n_groups})" for g in range(n_groups)]
+
+
+def _assemble(
+    cols: _frame.Columns,
+    gamma: np.ndarray,
+    score: np.ndarray,
+    e: np.ndarray,
+    known: bool,
+    params: dict[str, Any],
+    conf_level: float,
+) -> EstimateSet:
+    n, nd = cols.n_obs, cols.n_dropped
+    coef, vcov = blp_kernel(gamma, score)
+    se = np.sqrt(np.diag(vcov))
+    common: dict[str, Any] = {"n": n, "n_dropped": nd, "params": params, "conf_level": conf_level}
+    blp_inf = "OLS of cross-fitted AIPW scores on the centred CATE proxy, HC1, normal interval"
+    ate = _estimate(
+        coef[0],
+        float(se[0]),
+        estimand=f"ATE of {params['treatment']} on {params['outcome']} (BLP beta1)",
+        method="AIPW / BLP intercept",
+        inference=blp_inf,
+        **common,
+    )
+    alpha = 1 - conf_level
+    b2 = _estimate(
+        coef[1] if np.isfinite(coef[1]) else 0.0,
+        float(se[1]) if np.isfinite(se[1]) else float("inf"),
+        estimand="BLP heterogeneity loading beta2 (0: the CATE proxy predicts no effect variation)",
+        method=f"BLP calibration test ({params['learner'].upper()}-learner proxy)",
+        inference=blp_inf,
+        **common,
+    )
+    verdict, conclusion = _heterogeneity_verdict(b2.estimate, b2.p_value, alpha)
+    b2 = dataclasses.replace(b2, diagnostics=(verdict,))
+    groups, labels = _group_labels(cols, score, params["n_groups"])
+    psis = gates_kernel(gamma, groups, len(labels))
+    gates = [
+        _estimate(
+            float(gamma[groups == g].mean()),
+            psis[g],
+            estimand=f"average effect in group {labels[g][6:]}",
+            method="GATES (mean of cross-fitted AIPW scores)",
+            **common,
+        )
+        for g in range(len(labels))
+    ]
+    diff = _estimate(
+        gates[-1].estimate - gates[0].estimate,
+        psis[-1] - psis[0],
+        estimand=f"GATES difference: {labels[-1][6:]} minus {labels[0][6:]}",
+        method="GATES difference",
+        **common,
+    )
+    details = _details(cols, gamma, score, groups, labels, coef, se, conclusion)
+    return EstimateSet(
+        title=f"Heterogeneity of the effect of {params['treatment']} on {params['outcome']}",
+        estimates=(
+            ("ATE", ate),
+            ("BLP beta2", b2),
+            *zip(labels, gates, strict=True),
+            ("top - bottom", diff),
+        ),
+        method="BLP calibration test and GATES (Chernozhukov, Demirer, Duflo & Fernández-Val)",
+        headline="BLP beta2",
+        params=params,
+        diagnostics=(verdict, _overlap_diagnostic(e, known)),
+        warnings=() if verdict.verdict == "pass" else (conclusion,),
+        details=details,
+    )
+
+
+def _details(
+    cols: _frame.Columns,
+    gamma: np.ndarray,
+    score: np.ndarray,
+    groups: np.ndarray,
+    labels: list[str],
+    coef: np.ndarray,
+    se: np.ndarray,
+    conclusion: str,
+) -> dict[str, Any]:
+    qs = [0.05, 0.25, 0.5, 0.75, 0.95]
+    by_group = {
+        lab[6:]: {
+            "n": int((groups == g).sum()),
+            "cate_quantiles": np.quantile(score[groups == g], qs).tolist(),
+            "cate_mean": float(score[groups == g].mean()),
+        }
+        for g, lab in enumerate(labels)
+        if (groups == g).any()
+    }
+    return {
+        "blp": {"beta1": coef[0], "beta2": coef[1], "se1": se[0], "se2": se[1]},
+        "conclusion": conclusion,
+        "cate_quantile_levels": qs,
+        "cate_by_group": by_group,
+        "cate_overall_quantiles": np.quantile(score, qs).tolist(),
+        "cate_sd": float(score.std()),
+    }
