@@ -50,16 +50,17 @@ def _pair(v: float | tuple[float, float]) -> tuple[float, float]:
 
 
 def _sides(x, y, c, t, z, cl, scale_x=1.0, scale_y=1.0):  # type: ignore[no-untyped-def]
-    left = x < c
+    """Left (x < c) and right (x >= c) sides of sorted data (views unless rescaled)."""
+    cut = int(np.searchsorted(x, c, side="left"))
     out = []
-    for mask in (left, ~left):
+    for part in (slice(0, cut), slice(cut, x.size)):
         out.append(
             Side(
-                x=x[mask] / scale_x,
-                y=y[mask] / scale_y,
-                t=None if t is None else t[mask],
-                z=None if z is None else z[mask],
-                cl=None if cl is None else cl[mask],
+                x=x[part] if scale_x == 1.0 else x[part] / scale_x,
+                y=y[part] if scale_y == 1.0 else y[part] / scale_y,
+                t=None if t is None else t[part],
+                z=None if z is None else z[part],
+                cl=None if cl is None else cl[part],
             )
         )
     return out[0], out[1]

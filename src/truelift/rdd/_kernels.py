@@ -31,12 +31,16 @@ def kweight(x: np.ndarray, c: float, h: float, kernel: str) -> np.ndarray:
 
 
 def vander(u: np.ndarray, p: int) -> np.ndarray:
-    """Columns 1, u, u^2, ..., u^p built by successive multiplication."""
-    out = np.empty((u.size, p + 1))
-    out[:, 0] = 1.0
+    """Columns 1, u, u^2, ..., u^p built by successive multiplication.
+
+    Stored column-major (each power contiguous), which keeps the build and the weighted
+    products cache-friendly on millions of rows; the values equal rdrobust's ``_vander``.
+    """
+    out = np.empty((p + 1, u.size))
+    out[0] = 1.0
     for j in range(1, p + 1):
-        out[:, j] = out[:, j - 1] * u
-    return out
+        np.multiply(out[j - 1], u, out=out[j])
+    return out.T
 
 
 def inv_chol(a: np.ndarray) -> np.ndarray:

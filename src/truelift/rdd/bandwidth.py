@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from truelift.rdd._kernels import inv_chol_or_pinv, kweight, meat, residuals, vander
+from truelift.rdd._kernels import (
+    inv_chol_or_pinv,
+    kweight,
+    meat,
+    nn_residuals,
+    residuals,
+    vander,
+)
 
 __all__ = ["Side", "n_distinct", "select_bandwidths"]
 
@@ -33,6 +40,8 @@ class Side:
     cl: np.ndarray | None = None
 
     def outcomes(self, mask: np.ndarray | slice = slice(None)) -> np.ndarray:
+        if self.t is None and self.z is None:
+            return self.y[mask][:, None]  # a view when mask is a slice
         cols = [self.y[mask][:, None]]
         if self.t is not None:
             cols.append(self.t[mask][:, None])
@@ -59,6 +68,15 @@ class Side:
         return slice(lo + pos[0], lo + pos[-1] + 1), w[pos[0] : pos[-1] + 1]
 
 
+def has_distinct(sorted_x: np.ndarray, k: int) -> bool:
+    """Whether a sorted array holds at least k distinct values (k binary searches)."""
+    pos, found = 0, 0
+    while pos < sorted_x.size and found < k:
+        found += 1
+        pos = int(np.searchsorted(sorted_x, sorted_x[pos], side="right"))
+    return found >= k
+
+
 def n_distinct(sorted_x: np.ndarray) -> int:
     """Number of distinct values of a sorted array."""
     return 0 if sorted_x.size == 0 else 1 + int(np.count_nonzero(sorted_x[1:] != sorted_x[:-1]))
@@ -77,7 +95,7 @@ def _combination(
     d: np.ndarray,
     beta: np.ndarray,
     inv_g: np.ndarray,
-    u: np.ndarray,
+    big_u: np.ndarray,
     w: np.ndarray,
     nu: int,
 ) -> np.ndarray:
@@ -87,8 +105,6 @@ def _combination(
     gamma = None
     if side.z is not None:
         cols_z = np.arange(1 + d_t, d.shape[1])
-        rw = u * w[:, None]
-        big_u = rw.T @ d
         zwd = (d[:, cols_z] * w[:, None]).T @ d
         uigu = big_u[:, cols_z].T @ (inv_g @ big_u)
         zwz = zwd[:, cols_z] - uigu[:, cols_z]
@@ -112,29 +128,111 @@ def _combination(
     return s
 
 
-def _local_fit(side: Side, o: int, h: float, opts: _Opts):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class _Fit:
+    """A weighted polynomial fit of order o on one window, kept as power moments."""
+
+    ind: slice
+    u: np.ndarray
+    ew: np.ndarray
+    d: np.ndarray
+    inv_g: np.ndarray
+    beta: np.ndarray
+    rhs: np.ndarray
+    mom: np.ndarray
+    o: int
+
+
+def _power_moments(
+    weights: np.ndarray, u: np.ndarray, m_max: int, cols: np.ndarray | None = None
+) -> np.ndarray:
+    """sum_i weights_i u_i^m (times each column of ``cols``) for m = 0..m_max, one pass each.
+
+    A running power updated in place keeps memory at one extra vector (no n x k basis), which
+    matters on millions of rows.
+    """
+    run = weights.copy()
+    out = []
+    for m in range(m_max + 1):
+        out.append(run.sum() if cols is None else run @ cols)
+        if m < m_max:
+            run *= u
+    return np.asarray(out)
+
+
+def _local_fit(side: Side, o: int, h: float, opts: _Opts) -> _Fit | None:
     ind, ew = side.window(opts.c, h, opts.kernel)
     ex = side.x[ind]
-    if n_distinct(ex) < o + 1:
+    if not has_distinct(ex, o + 1):
         return None
-    basis = vander(ex - opts.c, o)
-    inv_g = inv_chol_or_pinv((basis * np.sqrt(ew)[:, None]).T @ (basis * np.sqrt(ew)[:, None]))
+    u = ex - opts.c
+    mom = _power_moments(ew, u, 2 * o + 1)
+    g = mom[np.add.outer(np.arange(o + 1), np.arange(o + 1))]
+    inv_g = inv_chol_or_pinv(g)
     d = side.outcomes(ind)
-    beta = inv_g @ ((basis * ew[:, None]).T @ d)
-    return ind, ex, ew, basis, inv_g, d, beta
+    rhs = _power_moments(ew, u, o, d).reshape(o + 1, -1)
+    beta = inv_g @ rhs
+    return _Fit(ind, u, ew, d, inv_g, beta, rhs, mom, o)
 
 
-def _variance(side: Side, fit, s: np.ndarray, o: int, opts: _Opts, cache: dict) -> np.ndarray:  # type: ignore[no-untyped-def]
-    ind, ex, ew, basis, inv_g, d, beta = fit
-    key = ("nn", ind.start, ind.stop)  # nearest-neighbour residuals depend on the window only
-    if opts.vce == "nn" and key in cache:
+def _poly(coefs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    out = np.full(u.size, coefs[-1])
+    for cf in coefs[-2::-1]:
+        out *= u
+        out += cf
+    return out
+
+
+def _variance(side: Side, fit: _Fit, s: np.ndarray, opts: _Opts, cache: dict) -> np.ndarray:
+    """Sandwich variance of the fit's coefficients for the combination s of its columns."""
+    k = fit.o + 1
+    if opts.vce in ("hc2", "hc3"):
+        basis = vander(fit.u, fit.o)
+        bw = basis * fit.ew[:, None]
+        res = residuals(
+            fit.u,
+            fit.d,
+            basis,
+            fit.beta,
+            fit.inv_g,
+            fit.ew,
+            opts.vce,
+            opts.nnmatch,
+            side.cl is not None,
+        )
+        return np.asarray(fit.inv_g @ meat(bw, res, s, side.cluster(fit.ind)) @ fit.inv_g)
+    if opts.vce == "nn":
+        key = ("nn", fit.ind.start, fit.ind.stop)  # depends on the window only
+        if key not in cache:
+            cache[key] = nn_residuals(side.x[fit.ind], fit.d, opts.nnmatch)
         res = cache[key]
+        r = res @ s if res.shape[1] > 1 else res[:, 0].copy()
     else:
-        res = residuals(ex, d, basis, beta, inv_g, ew, opts.vce, opts.nnmatch, side.cl is not None)
-        if opts.vce == "nn":
-            cache[key] = res
-    aux = meat(basis * ew[:, None], res, s, side.cluster(ind))
-    return np.asarray(inv_g @ aux @ inv_g)
+        r = fit.d @ s if fit.d.shape[1] > 1 else fit.d[:, 0].copy()
+        r -= _poly(fit.beta @ s if fit.d.shape[1] > 1 else fit.beta[:, 0], fit.u)
+        if opts.vce == "hc1" and side.cl is None:
+            r *= np.sqrt(fit.u.size / (fit.u.size - k))
+    r *= fit.ew
+    cl = side.cluster(fit.ind)
+    if cl is None:
+        r *= r
+        m2 = _power_moments(r, fit.u, 2 * fit.o)
+        aux = m2[np.add.outer(np.arange(k), np.arange(k))]
+    else:
+        _, codes = np.unique(cl, return_inverse=True)
+        ng = int(codes.max()) + 1
+        run = r.copy()
+        sums = np.empty((ng, k))
+        for j in range(k):
+            sums[:, j] = np.bincount(codes, weights=run, minlength=ng)
+            run *= fit.u
+        n = fit.u.size
+        aux = (
+            ((n - 1) / (n - k)) * (ng / (ng - 1)) * (sums.T @ sums)
+            if ng > 1
+            else sums.T @ sums * np.nan
+        )
+    return np.asarray(fit.inv_g @ aux @ fit.inv_g)
 
 
 def _pilot_v(side: Side, o: int, nu: int, h_v: float, opts: _Opts, cache: dict):  # type: ignore[no-untyped-def]
@@ -146,12 +244,11 @@ def _pilot_v(side: Side, o: int, nu: int, h_v: float, opts: _Opts, cache: dict):
     if fit is None:
         cache[key] = (np.nan, np.nan, np.ones(1))
         return cache[key]
-    _ind, ex, ew, basis, inv_g, d, beta = fit
-    s = _combination(side, d, beta, inv_g, basis, ew, nu)
-    v_v = _variance(side, fit, s, o, opts, cache)[nu, nu]
-    v = (basis * ew[:, None]).T @ (((ex - opts.c) / h_v) ** (o + 1))
+    s = _combination(side, fit.d, fit.beta, fit.inv_g, fit.rhs, fit.ew, nu)
+    v_v = _variance(side, fit, s, opts, cache)[nu, nu]
+    v = fit.mom[o + 1 : 2 * o + 2] / h_v ** (o + 1)
     hp = h_v ** np.arange(o + 1)
-    b_const = (hp * (inv_g @ v))[nu]
+    b_const = (hp * (fit.inv_g @ v))[nu]
     cache[key] = (v_v, b_const, s)
     return cache[key]
 
@@ -175,10 +272,10 @@ def _bw_terms(
     fit = _local_fit(side, o_b, h_b, opts)
     if fit is None:
         return nan
-    beta = fit[6]
+    beta = fit.beta
     reg = 0.0
     if scale > 0:
-        v_b = _variance(side, fit, s, o_b, opts, cache)[-1, -1]
+        v_b = _variance(side, fit, s, opts, cache)[-1, -1]
         reg = 3 * b_const**2 * v_b
     bias = math.sqrt(2 * (o + 1 - nu)) * b_const * float(np.dot(s, beta[-1, :]))
     var = (2 * nu + 1) * h_v ** (2 * nu + 1) * v_v

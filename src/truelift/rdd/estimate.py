@@ -209,9 +209,11 @@ def rdd(
     t = cols["treatment"] if treatment is not None else None
     cl = cols["cluster"] if cluster is not None else None
     z = cols.X if covariates else None
-    keep = np.abs(x - c) >= donut if donut > 0 else np.ones(x.size, dtype=bool)
-    if keep.sum() < 10:
-        raise DataError(f"donut={donut} leaves only {int(keep.sum())} observations.")
+    keep: np.ndarray | slice = slice(None)
+    if donut > 0:
+        keep = np.abs(x - c) >= donut
+        if keep.sum() < 10:
+            raise DataError(f"donut={donut} leaves only {int(keep.sum())} observations.")
     sub = lambda a: None if a is None else a[keep]  # noqa: E731
     fit, info = rd_arrays(x[keep], y[keep], c, spec, t=sub(t), z=sub(z), cl=sub(cl))
     sign = -1.0 if (treated_side == "below" and t is None) else 1.0
@@ -248,7 +250,7 @@ def rdd(
         ci_high=hi,
         conf_level=conf_level,
         p_value=fit.p_value("robust"),
-        n_obs=int(keep.sum()),
+        n_obs=int(x[keep].size),
         n_dropped=cols.n_dropped,
         estimand=estimand,
         method=f"{kind} regression discontinuity, local polynomial p={spec.p} "
