@@ -25,7 +25,8 @@ __all__ = ["Data", "load", "restrict"]
 
 @dataclass
 class Data:
-    """Validated arrays: one row per unit (panel, ``Y`` is n x T) or per observation (RC)."""
+    """Validated arrays: one entry per unit (panel: ``Y`` is T x n, ``XT`` T x n x k) or per
+    observation (repeated cross-sections: ``Y`` n, ``XT`` n x k)."""
 
     panel: bool
     tlist: np.ndarray
@@ -141,8 +142,8 @@ def _to_wide(y, ucode, t, tlist, g, XT, clus, notes) -> Data:
         msg = f"Dropped {lost:,} of {n_units:,} units not observed in all {T} periods (balanced panel)."
         warnings.warn(msg, TrueliftWarning, stacklevel=4)
         notes.append(msg)
-    Y = np.full((n_units, T), np.nan)
-    Y[ucode, ti] = y
+    Y = np.full((T, n_units), np.nan)
+    Y[ti, ucode] = y
     X3 = np.zeros((T, n_units, XT.shape[1]))
     X3[ti, ucode] = XT
     ug = np.zeros(n_units)
@@ -156,8 +157,8 @@ def _to_wide(y, ucode, t, tlist, g, XT, clus, notes) -> Data:
         True,
         tlist,
         ug[keep_unit],
-        Y[keep_unit],
-        X3[:, keep_unit],
+        Y if keep_unit.all() else Y[:, keep_unit],
+        X3 if keep_unit.all() else X3[:, keep_unit],
         np.arange(T),
         uc,
         0,
@@ -170,11 +171,9 @@ def _to_wide(y, ucode, t, tlist, g, XT, clus, notes) -> Data:
 def _constant_within_unit(
     v: np.ndarray, ucode: np.ndarray, n_units: int, role: str, what: str
 ) -> None:
-    lo = np.full(n_units, np.inf)
-    hi = np.full(n_units, -np.inf)
-    np.minimum.at(lo, ucode, v)
-    np.maximum.at(hi, ucode, v)
-    bad = np.flatnonzero(lo != hi)
+    ref = np.empty(n_units)
+    ref[ucode] = v  # one of each unit's values; every row must equal it
+    bad = np.flatnonzero(v != ref[ucode])
     if bad.size:
         extra = (
             " A first treated period that changes means treatment switched off or restarted: "
@@ -182,9 +181,10 @@ def _constant_within_unit(
             if role == "cohort"
             else ""
         )
+        k = bad[0]
         raise DataError(
-            f"{what} must be constant within each unit; {bad.size:,} unit(s) have several values "
-            f"(e.g. {lo[bad[0]]:g} and {hi[bad[0]]:g}).{extra}"
+            f"{what} must be constant within each unit; {np.unique(ucode[bad]).size:,} unit(s) "
+            f"have several values (e.g. {v[k]:g} and {ref[ucode[k]]:g}).{extra}"
         )
 
 
@@ -240,7 +240,7 @@ def restrict(d: Data, control: str, anticipation: int) -> Data:
 
 def _subset(d: Data, keep: np.ndarray) -> None:
     d.unit_g = d.unit_g[keep]
-    d.Y = d.Y[keep]
+    d.Y = d.Y[:, keep] if d.panel else d.Y[keep]
     if d.panel:
         d.XT = d.XT[:, keep]
     else:
@@ -251,7 +251,7 @@ def _subset(d: Data, keep: np.ndarray) -> None:
 
 def _keep_periods(d: Data, keep_t: np.ndarray) -> None:
     if d.panel:
-        d.Y, d.XT = d.Y[:, keep_t], d.XT[keep_t]
+        d.Y, d.XT = d.Y[keep_t], d.XT[keep_t]
         d.tlist = d.tlist[keep_t]
         d.tidx = np.arange(d.tlist.size)
         return

@@ -166,10 +166,10 @@ def _validate(opts, anticipation, n_boot, bands, cohort, treatment, panel, unit)
         raise DesignError("treatment= needs panel data (to follow units); pass cohort= instead.")
 
 
-def _estimate_cells(d: Data, control: str, method: str, anticipation: int, base: str) -> _Cells:
+def _plan(d: Data, anticipation: int, base: str) -> list[tuple[float, int, int, int]]:
+    """Every (cohort, current period index, base period index, comparison threshold index)."""
     tl, T = d.tlist, d.tlist.size
-    n = d.unit_g.shape[0]
-    rows: list[tuple[float, float, float, np.ndarray, int, int]] = []
+    plan = []
     start = 0 if base == "universal" else 1
     for g in d.cohorts:
         pre = np.flatnonzero(tl + anticipation < g)
@@ -177,62 +177,67 @@ def _estimate_cells(d: Data, control: str, method: str, anticipation: int, base:
             d.notes.append(f"Cohort {g:g} has no pre-treatment period and is dropped.")
             continue
         pre_idx = int(pre[-1])
-        Dg = d.unit_g == g
         for cur in range(start, T):
             b = pre_idx if (base == "universal" or g <= tl[cur]) else cur - 1
             if b == cur:
                 continue  # universal base: the reference period itself
-            thr = cur if base == "varying" else max(cur, pre_idx)
-            C = d.unit_g == 0
-            if control == "notyet":
-                C = C | ((d.unit_g > tl[thr] + anticipation) & ~Dg)
-            where = f" for cohort g={g:g}, period t={tl[cur]:g}"
-            att, psi_full, n1 = _one_cell(d, Dg, C, cur, b, method, where)
-            rows.append((g, tl[cur], att, psi_full, cur - b if cur > b else 0, n1))
-    if not rows:
+            plan.append((float(g), cur, b, cur if base == "varying" else max(cur, pre_idx)))
+    if not plan:
         raise IdentificationError(
             "no ATT(g,t) could be estimated: no cohort has a pre-treatment period."
         )
-    inf = np.zeros((n, len(rows)))
-    for k, r in enumerate(rows):
-        inf[:, k] = r[3]
-    return _Cells(
-        np.array([r[0] for r in rows]),
-        np.array([r[1] for r in rows]),
-        np.array([r[2] for r in rows]),
-        inf,
-        np.array([r[4] for r in rows]),
-        np.array([r[5] for r in rows]),
-    )
+    return plan
 
 
-def _one_cell(d: Data, Dg, C, cur: int, b: int, method: str, where: str) -> tuple:
+def _estimate_cells(d: Data, control: str, method: str, anticipation: int, base: str) -> _Cells:
+    plan = _plan(d, anticipation, base)
+    tl, n = d.tlist, d.unit_g.shape[0]
+    inf = np.zeros((n, len(plan)), order="F")  # one contiguous column per ATT(g,t)
+    att, used = np.empty(len(plan)), np.empty(len(plan), dtype=np.int64)
+    never = d.unit_g == 0
+    for k, (g, cur, b, thr) in enumerate(plan):
+        Dg = d.unit_g == g
+        C = never | ((d.unit_g > tl[thr] + anticipation) & ~Dg) if control == "notyet" else never
+        where = f" for cohort g={g:g}, period t={tl[cur]:g}"
+        att[k], used[k] = _one_cell(d, Dg, C, cur, b, method, where, inf[:, k])
+    group = np.array([p[0] for p in plan])
+    steps = np.array([max(p[1] - p[2], 0) for p in plan])
+    return _Cells(group, tl[[p[1] for p in plan]], att, inf, steps, used)
+
+
+def _one_cell(
+    d: Data,
+    Dg: np.ndarray,
+    C: np.ndarray,
+    cur: int,
+    b: int,
+    method: str,
+    where: str,
+    out: np.ndarray,
+) -> tuple[float, int]:
+    """ATT(g,t) of one 2x2 comparison; writes its n-vector influence function into ``out``."""
     n = d.unit_g.shape[0]
     if d.panel:
-        S = Dg | C
         if not C.any():
             raise IdentificationError(
                 f"no comparison units{where}; try control='notyet' or check the cohorts."
             )
-        dy = d.Y[S, cur] - d.Y[S, b]
-        X = d.XT[min(cur, b)][S]
-        att, psi = PANEL_KERNELS[method](dy, Dg[S].astype(float), X, where)
-        n1 = int(S.sum())
-        rows_used = 2 * n1
+        idx = np.flatnonzero(Dg | C)
+        dy = d.Y[cur][idx] - d.Y[b][idx]
+        att, psi = PANEL_KERNELS[method](dy, Dg[idx].astype(float), d.XT[min(cur, b)][idx], where)
+        rows_used = 2 * idx.size
     else:
-        S = (Dg | C) & ((d.tidx == cur) | (d.tidx == b))
-        post = (d.tidx[S] == cur).astype(float)
-        D = Dg[S].astype(float)
+        idx = np.flatnonzero((Dg | C) & ((d.tidx == cur) | (d.tidx == b)))
+        post = (d.tidx[idx] == cur).astype(float)
+        D = Dg[idx].astype(float)
         for lab, m in (("treated", D), ("comparison", 1 - D)):
             for per, q in (("current", post), ("base", 1 - post)):
                 if not (m * q).any():
                     raise IdentificationError(f"no {lab} observations in the {per} period{where}.")
-        att, psi = RC_KERNELS[method](d.Y[S], post, D, d.XT[S], where)
-        n1 = int(S.sum())
-        rows_used = n1
-    full = np.zeros(n)
-    full[S] = (n / n1) * psi
-    return float(att), full, rows_used
+        att, psi = RC_KERNELS[method](d.Y[idx], post, D, d.XT[idx], where)
+        rows_used = idx.size
+    out[idx] = (n / idx.size) * psi
+    return float(att), rows_used
 
 
 def _num(v: float) -> str:
