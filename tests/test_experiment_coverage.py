@@ -74,3 +74,56 @@ def test_coverage_plain_cuped_ratio_cluster():
         # the bar: 93-97 % (binomial sd at 1,000 seeds is ~0.7 pp)
         assert 0.93 <= summary[name][0] <= 0.97, (name, summary[name])
     assert 0.90 <= summary["cluster"][0] <= 0.97  # 200 clusters: CR-type SEs slightly liberal
+
+
+@pytest.mark.slow
+def test_switchback_coverage_with_carryover():
+    from truelift.experiment import switchback
+
+    hits, naive_hits, n_seeds = [], [], 300
+    for seed in range(n_seeds):
+        sim = truelift.simulate(
+            "experiment", n_users=10_000, seed=seed, randomization="switchback", carryover=1.0
+        )
+        truth = sim.truths["ate_task_completed"]
+        kw = {"outcome": "task_completed", "treatment": "variant", "time": "time_slot"}
+        hits.append(_covers(switchback(sim.data, **kw), truth))
+        naive_hits.append(_covers(switchback(sim.data, carryover=0, **kw), truth))
+    cov, naive = float(np.mean(hits)), float(np.mean(naive_hits))
+    print(f"switchback lag-1 coverage {cov:.3f}, no-lag coverage {naive:.3f} ({n_seeds} seeds)")
+    assert 0.92 <= cov <= 0.98  # HAC with 336 slots: close to nominal (binomial sd ~1.3 pp)
+    assert naive < 0.8  # ignoring carryover misses half the effect
+
+
+@pytest.mark.slow
+def test_srm_gate_false_alarm_and_detection():
+    n_seeds = 1000
+    clean = [
+        cast(
+            Estimate,
+            ab_test(
+                truelift.simulate("experiment", n_users=N_USERS, seed=s).data,
+                outcome="task_completed",
+                variant="variant",
+            ),
+        ).status
+        == "withheld"
+        for s in range(n_seeds)
+    ]
+    broken = [
+        cast(
+            Estimate,
+            ab_test(
+                truelift.simulate("experiment", n_users=20_000, seed=s, srm=True).data,
+                outcome="task_completed",
+                variant="variant",
+            ),
+        ).status
+        == "withheld"
+        for s in range(200)
+    ]
+    print(
+        f"SRM false alarms {np.mean(clean):.4f} ({n_seeds} seeds); detection {np.mean(broken):.3f}"
+    )
+    assert np.mean(clean) <= 0.005  # nominal 0.001
+    assert np.mean(broken) >= 0.95  # 20 % of failing treated users lost, 20,000 users

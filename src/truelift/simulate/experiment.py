@@ -61,7 +61,7 @@ def _validate(
         raise DesignError("spillover must lie in [0, 0.2] and carryover in [0, 2].")
     if n_slots < 20:
         raise DesignError(f"n_slots must be at least 20; got {n_slots}.")
-    loss = 0.1 if srm is True else float(srm or 0.0)
+    loss = 0.2 if srm is True else float(srm or 0.0)
     if not 0 <= loss < 1:
         raise DesignError(f"srm must be a bool or a loss rate in [0, 1); got {srm!r}.")
     return loss
@@ -104,7 +104,7 @@ def experiment(
     * ``spillover``: treated colleagues raise a user's completion probability by
       ``spillover * share treated in the workspace``; under user randomization both arms get it,
       so the difference in means misses it;
-    * ``srm``: ``True`` (or a rate): that share of the treated users who did not complete a task
+    * ``srm``: ``True`` (= 0.2) or a rate: that share of the treated users who did not complete a task
       is lost from the logs (a sample-ratio mismatch that biases the readout upwards).
 
     Truths (expected values from the latent probabilities, over the simulated population before

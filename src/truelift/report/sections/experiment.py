@@ -86,7 +86,7 @@ def _failures(report: Any, *, seed: int) -> None:
     est = cast(Estimate, ab_test(bad.data, outcome="task_completed", variant="variant"))
     srm = est.diagnostic("sample ratio mismatch")
     report.callout(
-        f"Failure switch (sample ratio mismatch): 10% of the treated users who failed their task "
+        f"Failure switch (sample ratio mismatch): 20% of the treated users who failed their task "
         f"were lost from the logs. The arms are no longer 50/50 (p = {srm.value:.2g}); the naive "
         f"readout would claim {est.estimate:+.3f} against a true "
         f"{bad.truths['ate_task_completed']:+.3f}, and truelift withholds it."
