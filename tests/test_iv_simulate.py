@@ -55,3 +55,22 @@ def test_weak_switch_keeps_the_late_and_shrinks_take_up():
     weak = simulate("access", n_users=20_000, seed=1, always_takers=True, weak=True).truths
     assert weak["late"] == pytest.approx(base["late"])  # scaled equally in every tier
     assert weak["complier_share"] < base["complier_share"] / 10
+
+
+def test_workspace_randomization_needs_clustered_errors():
+    from truelift.iv import iv
+
+    sim = simulate("access", n_users=10_000, seed=1, randomize_by="workspace")
+    df = sim.data
+    assert (df.groupby("workspace_id")["access"].nunique() == 1).all()  # one arm per workspace
+    kw = {"outcome": "tasks_completed", "treatment": "used_feature", "instrument": "access"}
+    robust = iv(df, **kw)["LATE"]
+    clustered = iv(df, cluster="workspace_id", **kw)["LATE"]
+    assert clustered.std_error > 1.5 * robust.std_error  # the workspace shock is shared
+
+
+def test_bad_switch_raises():
+    import truelift
+
+    with pytest.raises(truelift.DesignError, match="workspace"):
+        simulate("access", n_users=100, randomize_by="team")

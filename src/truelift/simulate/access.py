@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from truelift.errors import DesignError
 from truelift.simulate._base import Simulation, as_generator, scenario
 
 __all__ = ["access"]
@@ -27,6 +28,8 @@ TYPE_SHIFT = np.array([-2.0, 0.0, 3.0])  # baseline selection: never-takers lowe
 P_ACCESS = 0.5
 NOISE_SD = 3.0
 WEAK_TARGET_F = 4.0  # expected first-stage F under weak=True
+N_WORKSPACES = 200
+WORKSPACE_SD = 2.0  # workspace shock to the outcome under randomize_by="workspace"
 
 
 def _type_probs(always_takers: bool, weak: bool, n: int) -> np.ndarray:
@@ -71,6 +74,7 @@ def access(
     seed: int | np.random.Generator | None = 42,
     always_takers: bool = False,
     weak: bool = False,
+    randomize_by: str = "user",
 ) -> Simulation:
     """Randomized access, voluntary use (default 20,000 users, seed 42).
 
@@ -92,18 +96,27 @@ def access(
 
     Switches: ``always_takers`` (two-sided non-compliance); ``weak`` (very low take-up: the
     complier share is scaled down, the same in every tier, so that the expected first-stage F is
-    about 4 at this sample size; the instrument is weak and the LATE point estimate unreliable).
+    about 4 at this sample size; the instrument is weak and the LATE point estimate unreliable);
+    ``randomize_by="workspace"`` (access is drawn per workspace, ``access`` = Bernoulli(.5) of
+    the user's workspace, and a workspace shock N(0, 2) is added to ``tasks_completed`` after all
+    other draws: users of one workspace share both, so standard errors must be clustered by
+    ``workspace_id``; the truths are unchanged).
     """
+    if randomize_by not in ("user", "workspace"):
+        raise DesignError(f"randomize_by must be 'user' or 'workspace'; got {randomize_by!r}.")
     rng = as_generator(seed)
     n = n_users
     tier = rng.choice(3, size=n, p=TIER_P)
-    workspace = rng.integers(0, 200, size=n)
+    workspace = rng.integers(0, N_WORKSPACES, size=n)
     probs = _type_probs(always_takers, weak, n)
     u = rng.random(n)
     cum = np.cumsum(probs[tier], axis=1)
     ctype = (u[:, None] >= cum[:, :2]).sum(axis=1)  # 0 never, 1 complier, 2 always
     prior = BASE[tier] + rng.normal(0, 3.0, size=n)
-    z = rng.binomial(1, P_ACCESS, size=n)
+    by_ws = randomize_by == "workspace"
+    z = rng.binomial(1, P_ACCESS, size=N_WORKSPACES)[workspace] if by_ws else None
+    if z is None:
+        z = rng.binomial(1, P_ACCESS, size=n)
     used = ((ctype == 1) & (z == 1)) | (ctype == 2)
     noise = rng.normal(0, NOISE_SD, size=n)
     y = (
@@ -113,6 +126,8 @@ def access(
         + EFFECT[ctype, tier] * used
         + noise
     )
+    if by_ws:
+        y = y + rng.normal(0, WORKSPACE_SD, size=N_WORKSPACES)[workspace]
     data = pd.DataFrame(
         {
             "user_id": np.arange(n),
@@ -128,6 +143,12 @@ def access(
         scenario="access",
         data=data,
         truths=_truths(probs),
-        params={"n_users": n, "seed": seed, "always_takers": always_takers, "weak": weak},
+        params={
+            "n_users": n,
+            "seed": seed,
+            "always_takers": always_takers,
+            "weak": weak,
+            "randomize_by": randomize_by,
+        },
         description=(access.__doc__ or "").strip(),
     )
