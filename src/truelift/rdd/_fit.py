@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from truelift.rdd._fit_moments import side_fit_moments
 from truelift.rdd._kernels import inv_chol, kweight, meat, residuals, vander
 from truelift.rdd.bandwidth import Side
 
@@ -59,24 +60,18 @@ class RDFit:
         return float(2 * stats.norm.cdf(-abs(centre / se)))
 
 
-@dataclass(frozen=True)
-class _SideFit:
-    beta_p: np.ndarray
-    beta_bc: np.ndarray
-    inv_gp: np.ndarray
-    rw_p: np.ndarray
-    q_q: np.ndarray
-    res_h: np.ndarray
-    res_b: np.ndarray
-    cl: np.ndarray | None
-    z_stats: tuple[np.ndarray, np.ndarray] | None
-    n_h: int
-    n_b: int
-
-
 def _side_fit(
     side: Side, c: float, h: float, b: float, p: int, q: int, kernel: str, vce: str, nnmatch: int
-) -> _SideFit:
+) -> dict:
+    """One side's fit; nn/HC0/HC1/CR1 from power moments, HC2/HC3 (leverages) from the basis."""
+    if vce in ("nn", "hc0", "hc1"):
+        return side_fit_moments(side, c, h, b, p, q, kernel, vce, nnmatch)
+    return _side_fit_matrix(side, c, h, b, p, q, kernel, vce, nnmatch)
+
+
+def _side_fit_matrix(
+    side: Side, c: float, h: float, b: float, p: int, q: int, kernel: str, vce: str, nnmatch: int
+) -> dict:
     ind, _ = side.window(c, max(h, b), kernel)
     ex = side.x[ind]
     w_h, w_b = kweight(ex, c, h, kernel), kweight(ex, c, b, kernel)
@@ -112,30 +107,32 @@ def _side_fit(
         zwd = (d[:, cols_z] * w_h[:, None]).T @ d
         uigu = big_u[:, cols_z].T @ (inv_gp @ big_u)
         z_stats = (zwd[:, cols_z] - uigu[:, cols_z], zwd[:, : 1 + d_t] - uigu[:, : 1 + d_t])
-    return _SideFit(
-        beta_p,
-        beta_bc,
-        inv_gp,
-        rw_p,
-        q_q,
-        res_h,
-        res_b,
-        side.cluster(ind),
-        z_stats,
-        n_h,
-        n_b,
-    )
+    cl = side.cluster(ind)
+
+    def variance(s: np.ndarray) -> tuple[float, float]:
+        v_cl = inv_gp @ meat(rw_p, res_h, s, cl) @ inv_gp
+        v_rb = inv_gp @ meat(q_q, res_b, s, cl, k_df=q + 1) @ inv_gp
+        return float(v_cl[0, 0]), float(v_rb[0, 0])
+
+    return {
+        "beta_p": beta_p,
+        "beta_bc": beta_bc,
+        "z_stats": z_stats,
+        "n_h": n_h,
+        "n_b": n_b,
+        "variance": variance,
+    }
 
 
-def _combine(fl: _SideFit, fr: _SideFit, fuzzy: bool, has_z: bool):  # type: ignore[no-untyped-def]
+def _combine(fl: dict, fr: dict, fuzzy: bool, has_z: bool):  # type: ignore[no-untyped-def]
     """Point estimates and the residual combination s (sharp/fuzzy, with/without covariates)."""
-    beta_p = fr.beta_p - fl.beta_p
-    beta_bc = fr.beta_bc - fl.beta_bc
+    beta_p = fr["beta_p"] - fl["beta_p"]
+    beta_bc = fr["beta_bc"] - fl["beta_bc"]
     gamma = None
     if has_z:
-        assert fl.z_stats is not None and fr.z_stats is not None  # internal invariant
-        zwz = fl.z_stats[0] + fr.z_stats[0]
-        zwy = fl.z_stats[1] + fr.z_stats[1]
+        zl, zr = fl["z_stats"], fr["z_stats"]
+        zwz = zl[0] + zr[0]
+        zwy = zl[1] + zr[1]
         gamma = np.linalg.pinv(zwz) @ zwy
     if not fuzzy:
         s = np.ones(1) if gamma is None else np.r_[1.0, -gamma[:, 0]]
@@ -159,12 +156,6 @@ def _combine(fl: _SideFit, fr: _SideFit, fuzzy: bool, has_z: bool):  # type: ign
     return tau_cl, tau_bc, s, s_t, tt_cl, gamma
 
 
-def _var(f: _SideFit, s: np.ndarray, q: int) -> tuple[float, float]:
-    v_cl = f.inv_gp @ meat(f.rw_p, f.res_h, s, f.cl) @ f.inv_gp
-    v_rb = f.inv_gp @ meat(f.q_q, f.res_b, s, f.cl, k_df=q + 1) @ f.inv_gp
-    return float(v_cl[0, 0]), float(v_rb[0, 0])
-
-
 def fit_rd(
     left: Side,
     right: Side,
@@ -184,11 +175,11 @@ def fit_rd(
     fr = _side_fit(right, c, h[1], b[1], p, q, kernel, vce, nnmatch)
     fuzzy = left.t is not None
     tau_cl, tau_bc, s, s_t, tau_t, gamma = _combine(fl, fr, fuzzy, left.z is not None)
-    vl_cl, vl_rb = _var(fl, s, q)
-    vr_cl, vr_rb = _var(fr, s, q)
+    vl_cl, vl_rb = fl["variance"](s)
+    vr_cl, vr_rb = fr["variance"](s)
     se_t_cl = se_t_rb = None
     if s_t is not None:
-        tl, tr = _var(fl, s_t, q), _var(fr, s_t, q)
+        tl, tr = fl["variance"](s_t), fr["variance"](s_t)
         se_t_cl, se_t_rb = float(np.sqrt(tl[0] + tr[0])), float(np.sqrt(tl[1] + tr[1]))
     z = float(-stats.norm.ppf(abs((1 - conf_level) / 2)))
     return RDFit(
@@ -199,11 +190,11 @@ def fit_rd(
         h=h,
         b=b,
         n=(left.x.size, right.x.size),
-        n_h=(fl.n_h, fr.n_h),
-        n_b=(fl.n_b, fr.n_b),
+        n_h=(fl["n_h"], fr["n_h"]),
+        n_b=(fl["n_b"], fr["n_b"]),
         z=z,
-        beta_left=fl.beta_p[:, 0].copy(),
-        beta_right=fr.beta_p[:, 0].copy(),
+        beta_left=fl["beta_p"][:, 0].copy(),
+        beta_right=fr["beta_p"][:, 0].copy(),
         tau_t=tau_t,
         se_t_cl=se_t_cl,
         se_t_rb=se_t_rb,

@@ -166,3 +166,34 @@ def meat(
     sums = np.column_stack([np.bincount(codes, weights=score[:, j], minlength=g) for j in range(k)])
     w = ((n - 1) / (n - (k if k_df is None else k_df))) * (g / (g - 1)) if g > 1 else np.nan
     return np.asarray(w * (sums.T @ sums))
+
+
+def power_moments(
+    weights: np.ndarray, u: np.ndarray, m_max: int, cols: np.ndarray | None = None
+) -> np.ndarray:
+    """sum_i weights_i u_i^m (times each column of ``cols``) for m = 0..m_max, one pass each.
+
+    A running power updated in place keeps memory at one extra vector (no n x k basis), which
+    matters on millions of rows.
+    """
+    run = weights.copy()
+    out = []
+    for m in range(m_max + 1):
+        out.append(run.sum() if cols is None else run @ cols)
+        if m < m_max:
+            run *= u
+    return np.asarray(out)
+
+
+def poly_eval(coefs: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """sum_k coefs[k] u^k by Horner's rule (a new array)."""
+    out = np.full(u.size, coefs[-1], dtype=np.float64)
+    for cf in coefs[-2::-1]:
+        out *= u
+        out += cf
+    return out
+
+
+def hankel(mom: np.ndarray, k: int) -> np.ndarray:
+    """The k x k matrix [mom[i + j]] (a Gram matrix from power moments)."""
+    return np.asarray(mom[np.add.outer(np.arange(k), np.arange(k))])

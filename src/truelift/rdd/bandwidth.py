@@ -19,6 +19,8 @@ from truelift.rdd._kernels import (
     kweight,
     meat,
     nn_residuals,
+    poly_eval,
+    power_moments,
     residuals,
     vander,
 )
@@ -143,44 +145,19 @@ class _Fit:
     o: int
 
 
-def _power_moments(
-    weights: np.ndarray, u: np.ndarray, m_max: int, cols: np.ndarray | None = None
-) -> np.ndarray:
-    """sum_i weights_i u_i^m (times each column of ``cols``) for m = 0..m_max, one pass each.
-
-    A running power updated in place keeps memory at one extra vector (no n x k basis), which
-    matters on millions of rows.
-    """
-    run = weights.copy()
-    out = []
-    for m in range(m_max + 1):
-        out.append(run.sum() if cols is None else run @ cols)
-        if m < m_max:
-            run *= u
-    return np.asarray(out)
-
-
 def _local_fit(side: Side, o: int, h: float, opts: _Opts) -> _Fit | None:
     ind, ew = side.window(opts.c, h, opts.kernel)
     ex = side.x[ind]
     if not has_distinct(ex, o + 1):
         return None
     u = ex - opts.c
-    mom = _power_moments(ew, u, 2 * o + 1)
+    mom = power_moments(ew, u, 2 * o + 1)
     g = mom[np.add.outer(np.arange(o + 1), np.arange(o + 1))]
     inv_g = inv_chol_or_pinv(g)
     d = side.outcomes(ind)
-    rhs = _power_moments(ew, u, o, d).reshape(o + 1, -1)
+    rhs = power_moments(ew, u, o, d).reshape(o + 1, -1)
     beta = inv_g @ rhs
     return _Fit(ind, u, ew, d, inv_g, beta, rhs, mom, o)
-
-
-def _poly(coefs: np.ndarray, u: np.ndarray) -> np.ndarray:
-    out = np.full(u.size, coefs[-1])
-    for cf in coefs[-2::-1]:
-        out *= u
-        out += cf
-    return out
 
 
 def _variance(side: Side, fit: _Fit, s: np.ndarray, opts: _Opts, cache: dict) -> np.ndarray:
@@ -209,14 +186,14 @@ def _variance(side: Side, fit: _Fit, s: np.ndarray, opts: _Opts, cache: dict) ->
         r = res @ s if res.shape[1] > 1 else res[:, 0].copy()
     else:
         r = fit.d @ s if fit.d.shape[1] > 1 else fit.d[:, 0].copy()
-        r -= _poly(fit.beta @ s if fit.d.shape[1] > 1 else fit.beta[:, 0], fit.u)
+        r -= poly_eval(fit.beta @ s if fit.d.shape[1] > 1 else fit.beta[:, 0], fit.u)
         if opts.vce == "hc1" and side.cl is None:
             r *= np.sqrt(fit.u.size / (fit.u.size - k))
     r *= fit.ew
     cl = side.cluster(fit.ind)
     if cl is None:
         r *= r
-        m2 = _power_moments(r, fit.u, 2 * fit.o)
+        m2 = power_moments(r, fit.u, 2 * fit.o)
         aux = m2[np.add.outer(np.arange(k), np.arange(k))]
     else:
         _, codes = np.unique(cl, return_inverse=True)

@@ -24,7 +24,7 @@ from truelift.errors import DataError, DesignError
 from truelift.rdd._core import RDSpec, rd_arrays
 from truelift.rdd._fit import RDFit
 from truelift.rdd.diagnostics import run_diagnostics
-from truelift.result import Estimate
+from truelift.result import Diagnostic, Estimate
 
 __all__ = ["rdd"]
 
@@ -155,6 +155,25 @@ def _details(fit: RDFit, c: float, bins: Any, sign: float) -> dict[str, Any]:
     }
 
 
+def _donut_mask(x: np.ndarray, c: float, donut: float) -> np.ndarray | slice:
+    if donut <= 0:
+        return slice(None)
+    keep = np.abs(x - c) >= donut
+    if keep.sum() < 10:
+        raise DataError(f"donut={donut} leaves only {int(keep.sum())} observations.")
+    return keep
+
+
+def _estimand(outcome: str, running: str, treatment: str | None, c: float, sign: float) -> str:
+    if treatment is None:
+        side = "below" if sign < 0 else "at or above"
+        return f"local average effect at {running} = {c:g} of being {side} the cutoff on {outcome}"
+    return (
+        f"local average effect of {treatment} on {outcome} for compliers at {running} = {c:g} "
+        "(ratio of the jumps in outcome and treatment)"
+    )
+
+
 def rdd(
     data: Any,
     *,
@@ -205,44 +224,21 @@ def rdd(
         missing=missing,
     )
     c = float(cutoff)
-    x, y = cols["running"], cols["outcome"]
-    t = cols["treatment"] if treatment is not None else None
-    cl = cols["cluster"] if cluster is not None else None
-    z = cols.X if covariates else None
-    keep: np.ndarray | slice = slice(None)
-    if donut > 0:
-        keep = np.abs(x - c) >= donut
-        if keep.sum() < 10:
-            raise DataError(f"donut={donut} leaves only {int(keep.sum())} observations.")
+    x = cols["running"]
+    keep = _donut_mask(x, c, float(donut))
     sub = lambda a: None if a is None else a[keep]  # noqa: E731
-    fit, info = rd_arrays(x[keep], y[keep], c, spec, t=sub(t), z=sub(z), cl=sub(cl))
+    xk, yk = x[keep], cols["outcome"][keep]
+    t = sub(cols["treatment"] if treatment is not None else None)
+    z = sub(cols.X if covariates else None)
+    cl = sub(cols["cluster"] if cluster is not None else None)
+    fit, info = rd_arrays(xk, yk, c, spec, t=t, z=z, cl=cl)
     sign = -1.0 if (treated_side == "below" and t is None) else 1.0
     lo, hi = sorted([sign * v for v in fit.ci("robust")])
-    diags = (
-        run_diagnostics(
-            x,
-            x[keep],
-            y[keep],
-            c,
-            spec,
-            fit,
-            t=sub(t),
-            z=sub(z),
-            cl=sub(cl),
-            names=list(cols.X_names),
-            sign=sign,
-        )
-        if diagnostics
-        else ()
-    )
-    kind = "fuzzy" if t is not None else "sharp"
-    side = "below" if sign < 0 else "at or above"
-    estimand = (
-        f"local average effect at {running} = {c:g} of being {side} the cutoff on {outcome}"
-        if t is None
-        else f"local average effect of {treatment} on {outcome} for compliers at {running} = {c:g} "
-        "(ratio of the jumps in outcome and treatment)"
-    )
+    diags: tuple[Diagnostic, ...] = ()
+    if diagnostics:
+        names = list(cols.X_names)
+        diags = run_diagnostics(x, xk, yk, c, spec, fit, t=t, z=z, cl=cl, names=names, sign=sign)
+    estimand = _estimand(outcome, running, treatment, c, sign)
     return Estimate(
         estimate=sign * fit.tau_cl,
         std_error=fit.se_rb,
@@ -250,10 +246,10 @@ def rdd(
         ci_high=hi,
         conf_level=conf_level,
         p_value=fit.p_value("robust"),
-        n_obs=int(x[keep].size),
+        n_obs=int(xk.size),
         n_dropped=cols.n_dropped,
         estimand=estimand,
-        method=f"{kind} regression discontinuity, local polynomial p={spec.p} "
+        method=f"{'fuzzy' if t is not None else 'sharp'} regression discontinuity, local polynomial p={spec.p} "
         f"({spec.kernel} kernel)" + (", covariate-adjusted" if z is not None else ""),
         params=_params(
             fit,
