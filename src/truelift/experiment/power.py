@@ -143,39 +143,25 @@ def power(
     if power is not None and not alpha < power < 1:
         raise DesignError(f"power must lie in (alpha, 1); got {power}.")
     sigma = _resolve_sd(sd, baseline)
-    if relative and (baseline is None or baseline == 0):
+    if relative and not baseline:
         raise DesignError("relative=True needs baseline (the control mean) to scale the effect.")
+    if effect is not None and effect == 0:
+        raise DesignError("effect must be non-zero.")
     deff = 1 + (cluster_size - 1) * icc
     eff_sd = sigma * math.sqrt((1 - rho**2) * deff)
-    share_t, share_c = (allocation, 1 - allocation) if n_arms == 2 else (1 / n_arms,) * 2
-    scale = 1.0 if not relative else float(baseline)  # type: ignore[arg-type]
-
-    def se_of(n_: float) -> float:
-        return eff_sd * math.sqrt(1 / (n_ * share_t) + 1 / (n_ * share_c))
-
-    delta = None if effect is None else float(effect) * scale
-    if delta is not None and delta == 0:
-        raise DesignError("effect must be non-zero.")
-    if power is None:
-        power = _power_at(delta, se_of(n), alpha, alternative)  # type: ignore[arg-type]
-    elif n is None:
-        d0 = float(delta or 0.0)
-        f = lambda n_: _power_at(d0, se_of(n_), alpha, alternative) - power  # noqa: E731
-        n = float(optimize.brentq(f, 2.0, 1e13, xtol=1e-6))
-    else:
-        se = se_of(n)
-        f = lambda d: _power_at(d, se, alpha, alternative) - power  # noqa: E731
-        delta = float(optimize.brentq(f, 1e-12 * se, 100 * se, xtol=1e-14))
-    delta, n = float(delta), float(n)  # type: ignore[arg-type]
-    n_arm = (n * share_t, n * share_c) if n_arms == 2 else (n / n_arms,) * n_arms
+    shares = (allocation, 1 - allocation) if n_arms == 2 else (1 / n_arms,) * 2
+    scale = float(baseline) if relative and baseline else 1.0
+    delta_in = None if effect is None else float(effect) * scale
+    delta, n_tot, pw = _solve(delta_in, n, power, eff_sd, shares, alpha, alternative)
+    n_arm = (n_tot * shares[0], n_tot * shares[1]) if n_arms == 2 else (n_tot / n_arms,) * n_arms
     return PowerResult(
         solved_for=missing[0],
         effect=delta,
         relative_effect=(delta / baseline) if baseline else None,
-        n_total=float(n),
+        n_total=n_tot,
         n_per_arm=tuple(float(v) for v in n_arm),
-        n_clusters=(n / cluster_size) if cluster_size > 1 else None,
-        power=float(power),
+        n_clusters=(n_tot / cluster_size) if cluster_size > 1 else None,
+        power=pw,
         alpha=alpha,
         sd=sigma,
         effective_sd=eff_sd,
@@ -187,3 +173,30 @@ def power(
         n_arms=n_arms,
         alternative=alternative,
     )
+
+
+def _solve(
+    delta: float | None,
+    n: float | None,
+    pw: float | None,
+    eff_sd: float,
+    shares: tuple[float, float],
+    alpha: float,
+    alternative: Alternative,
+) -> tuple[float, float, float]:
+    """Fill in the one missing of (effect, n, power); returns all three."""
+
+    def se_of(n_: float) -> float:
+        return eff_sd * math.sqrt(1 / (n_ * shares[0]) + 1 / (n_ * shares[1]))
+
+    if pw is None:
+        d, nn = float(delta), float(n)  # type: ignore[arg-type]
+        return d, nn, _power_at(d, se_of(nn), alpha, alternative)
+    target = float(pw)
+    if n is None:
+        d = float(delta)  # type: ignore[arg-type]
+        f = lambda n_: _power_at(d, se_of(n_), alpha, alternative) - target  # noqa: E731
+        return d, float(optimize.brentq(f, 2.0, 1e13, xtol=1e-6)), target
+    se = se_of(float(n))
+    g = lambda d_: _power_at(d_, se, alpha, alternative) - target  # noqa: E731
+    return float(optimize.brentq(g, 1e-12 * se, 100 * se, xtol=1e-14)), float(n), target

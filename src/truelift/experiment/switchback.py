@@ -114,24 +114,13 @@ def switchback(
         missing=missing,
     )
     y, w, cnt = _slots(cols)
-    T = y.size
-    L = int(carryover)
-    if T - L < L + 12:
-        raise DataError(
-            f"{T} time slots cannot support carryover={L}: at least {2 * L + 12} slots are "
-            "needed for the lagged regression."
-        )
-    if np.ptp(w) == 0:
-        raise DataError("every time slot has the same arm; there is nothing to compare.")
-    H = int(np.floor(4 * (T / 100) ** (2 / 9))) if hac_lags is None else int(hac_lags)
-    if H < 0:
-        raise DesignError(f"hac_lags must be a non-negative integer; got {hac_lags}.")
+    T, L = y.size, int(carryover)
+    H = _hac_lags(T, L, w, hac_lags)
     coef, V = _fit(y, w, L, H)
     g = np.r_[0.0, np.ones(L + 1)]
     est, se = float(g @ coef), float(np.sqrt(g @ V @ g))
     df = T - L - (L + 2)
     lo, hi, p = interval(est, se, conf_level, df=df)
-    lag_se = np.sqrt(np.diag(V))[1:]
     naive, Vn = _fit(y, w, 0, H)
     return Estimate(
         estimate=est,
@@ -163,13 +152,28 @@ def switchback(
         inference=f"Newey–West HAC ({H} lags), Student t with {df} df",
         details={
             "lag_effects": coef[1:].tolist(),
-            "lag_se": lag_se.tolist(),
+            "lag_se": np.sqrt(np.diag(V))[1:].tolist(),
             "naive_slot_difference": {"estimate": float(naive[1]), "se": float(np.sqrt(Vn[1, 1]))},
             "slot_mean": y.tolist(),
             "slot_treatment": w.tolist(),
             "slot_rows": cnt.tolist(),
         },
     )
+
+
+def _hac_lags(T: int, L: int, w: np.ndarray, hac_lags: int | None) -> int:
+    """Check the slot count and the arms; the Newey–West lag count (default 4 (T/100)^(2/9))."""
+    if T - L < L + 12:
+        raise DataError(
+            f"{T} time slots cannot support carryover={L}: at least {2 * L + 12} slots are "
+            "needed for the lagged regression."
+        )
+    if np.ptp(w) == 0:
+        raise DataError("every time slot has the same arm; there is nothing to compare.")
+    H = int(np.floor(4 * (T / 100) ** (2 / 9))) if hac_lags is None else int(hac_lags)
+    if H < 0:
+        raise DesignError(f"hac_lags must be a non-negative integer; got {hac_lags}.")
+    return H
 
 
 def _carryover_check(y: np.ndarray, w: np.ndarray, L: int, H: int) -> Diagnostic:
