@@ -207,3 +207,15 @@ def test_wild_bootstrap_with_covariate(mpdta):
     assert e.estimate == pytest.approx(ref["coef"], rel=1e-9)
     # 999 draws: Monte Carlo SE of p about 0.011 at p ~ 0.13; allow 3 of those
     assert e.p_value == pytest.approx(ref["pvalue"], abs=0.033)
+
+
+def test_string_and_sparse_keys_agree(mpdta):
+    # integer keys take the O(n) coding path, strings the sort-based one; ids far apart exercise
+    # the sort fallback for integers: all three must give the same fit
+    kw = dict(outcome="lemp", time="year", treatment="post")
+    base = twfe(mpdta, unit="countyreal", **kw)
+    as_str = twfe(mpdta.assign(c=mpdta.countyreal.astype(str)), unit="c", **kw)
+    sparse = twfe(mpdta.assign(c=mpdta.countyreal * 10**12), unit="c", **kw)
+    for other in (as_str, sparse):
+        assert other.estimate == pytest.approx(base.estimate, rel=1e-12)
+        assert other.std_error == pytest.approx(base.std_error, rel=1e-12)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from truelift import _frame
-from truelift.did.twfe import adoption, demean, fe_ols
+from truelift.did.twfe import adoption, demean, fe_ols, load_panel
 from truelift.errors import DataError, IdentificationError
 from truelift.inference import interval
 from truelift.result import Diagnostic, Estimate
@@ -147,14 +147,14 @@ def bacon(
     DiD with its type, treated and control timing groups (first treated period; -1 never, and
     the first period for always treated), estimate and weight; ``details["by_type"]`` sums them.
     """
-    cols = _frame.load(
+    cols, codes, levels = load_panel(
         data,
         binary={"treatment": treatment},
         numeric={"outcome": outcome},
         keys={"unit": unit, "time": time},
         missing=missing,
     )
-    y, d, u, tc = cols["outcome"], cols["treatment"], cols["unit"], cols["time"]
+    y, d, u, tc = cols["outcome"], cols["treatment"], codes["unit"], codes["time"]
     N, T = _balanced(u, tc)
     first, absorbing = adoption(u, tc, d)
     if not absorbing:
@@ -175,7 +175,7 @@ def bacon(
     fit = fe_ols(y, d[:, None], [u, tc], u)
     xt = demean(d, [u, tc])
     rows = decompose(ybar, groups, share, T, float(np.mean(xt**2)))
-    times = cols.levels["time"]
+    times = levels["time"]
     for r in rows:  # period codes -> the time labels users know
         for key in ("treated", "control"):
             r[key] = None if r[key] < 0 else times[r[key]].item()

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import stats
 
 from truelift import _frame
-from truelift.did.twfe import FeDof, _choice, cluster_diagnostic, fe_ols
+from truelift.did.twfe import FeDof, _choice, cluster_diagnostic, fe_ols, load_panel
 from truelift.errors import DataError, DesignError, IdentificationError
 from truelift.inference import interval
 from truelift.result import Diagnostic, Estimate, EstimateSet
@@ -123,14 +123,14 @@ def _pretrend_test(
 
 def _load(data: Any, **kw: Any) -> Any:
     cohort = kw["cohort"]
-    cols = _frame.load(
+    cols, codes, levels = load_panel(
         fill_never(data, cohort),
         numeric={"outcome": kw["outcome"], "tvalue": kw["time"], "cohort": cohort},
         keys={"unit": kw["unit"], "time": kw["time"], "cluster": kw["cluster"]},
         covariates=kw["covariates"],
         missing=kw["missing"],
     )
-    u, g = cols["unit"], cols["cohort"]
+    u, g = codes["unit"], cols["cohort"]
     n_units = int(u.max()) + 1
     lo, hi = np.full(n_units, np.inf), np.full(n_units, -np.inf)
     np.minimum.at(lo, u, g)
@@ -150,7 +150,7 @@ def _load(data: Any, **kw: Any) -> Any:
         raise IdentificationError(
             f"no unit is ever treated (cohort {cohort!r} is 0 or missing everywhere)."
         )
-    return cols
+    return cols, codes, levels
 
 
 def _design(
@@ -194,7 +194,7 @@ def event_study(
     _choice("fe_dof", fe_dof, ("full", "nested"))
     if not 0 < pretrend_alpha < 1:
         raise DesignError(f"pretrend_alpha must lie in (0, 1); got {pretrend_alpha}.")
-    cols = _load(
+    cols, codes, levels = _load(
         data,
         outcome=outcome,
         unit=unit,
@@ -204,12 +204,13 @@ def event_study(
         covariates=covariates,
         missing=missing,
     )
-    y, u, tc, g = cols["outcome"], cols["unit"], cols["time"], cols["cohort"]
+    y, g = cols["outcome"], cols["cohort"]
+    u, tc = codes["unit"], codes["time"]
     treated = g > 0
     e = np.where(treated, cols["tvalue"] - g, 0).astype(np.int64)
     lo, hi = _event_window(e, treated, leads, lags, int(reference))
     X, keep, ev = _design(e, treated, lo, hi, int(reference), endpoints)
-    cl = cols["cluster"] if cluster else u
+    cl = codes["cluster"] if cluster else u
     Xall = np.column_stack([X, cols.X])[keep]
     try:
         fit = fe_ols(y[keep], Xall, [u[keep], tc[keep]], cl[keep], fe_dof=fe_dof)
@@ -242,9 +243,9 @@ def event_study(
         diags,
         sens,
         conf_level,
-        cols,
-        e,
+        cols.n_dropped,
         keep,
+        _paths(y[keep], g[keep], tc[keep], levels["time"], ev, fit.coef[: len(ev)]),
         dict(
             outcome=outcome,
             unit=unit,
@@ -290,12 +291,10 @@ def _coef_estimate(
 
 
 def _paths(
-    cols: Any, e: np.ndarray, keep: np.ndarray, ev: list[int], b: np.ndarray
+    y: np.ndarray, g: np.ndarray, tc: np.ndarray, times: np.ndarray, ev: list[int], b: np.ndarray
 ) -> dict[str, Any]:
     """Mean outcome per cohort and period, and the counterfactual (mean minus effect) after g."""
-    y, g, tc = cols["outcome"][keep], cols["cohort"][keep], cols["time"][keep]
     cohorts = np.unique(g)
-    times = cols.levels["time"]
     if times.size > 500 or cohorts.size > 50:
         return {}
     T = times.size
@@ -327,15 +326,15 @@ def _assemble(
     diags: tuple[Diagnostic, ...],
     sens: dict[str, Any],
     conf_level: float,
-    cols: Any,
-    e: np.ndarray,
+    n_dropped: int,
     keep: np.ndarray,
+    paths: dict[str, Any],
     opts: dict[str, Any],
 ) -> EstimateSet:
     k, G = len(ev), fit.n_clusters
     b, V = fit.coef[:k], fit.vcov[:k, :k]
     params = {"design": "did", "estimator": "event_study", **opts, "n_clusters": G}
-    n, nd, ref = int(keep.sum()), cols.n_dropped + int((~keep).sum()), opts["reference"]
+    n, nd, ref = int(keep.sum()), n_dropped + int((~keep).sum()), opts["reference"]
     items = []
     for i, ek in enumerate(ev):
         est = f"effect at event time {ek} relative to event time {ref} (TWFE event study)"
@@ -385,6 +384,6 @@ def _assemble(
         details={
             "event_study": study,
             "relative_magnitudes": sens,
-            "group_means": _paths(cols, e, keep, ev, b),
+            "group_means": paths,
         },
     )

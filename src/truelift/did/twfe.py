@@ -48,6 +48,57 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         )
 
 
+# ----------------------------------------------------------------------------- data
+
+
+def dense_codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes 0..L-1 and sorted levels of integer-valued ``x``: O(n) when the range is
+    at most a few times n (ids, weeks, years), else sort-based."""
+    xi = x.astype(np.int64)
+    lo, hi = int(xi.min()), int(xi.max())
+    span = hi - lo + 1
+    if span <= 4 * xi.size + 1024:
+        present = np.zeros(span, dtype=bool)
+        present[xi - lo] = True
+        remap = np.cumsum(present) - 1
+        return remap[xi - lo], np.flatnonzero(present) + lo
+    levels, codes = np.unique(xi, return_inverse=True)
+    return codes.ravel().astype(np.int64), levels
+
+
+def load_panel(
+    data: Any,
+    *,
+    keys: dict[str, str | None],
+    numeric: dict[str, str | None] | None = None,
+    **kwargs: Any,
+) -> tuple[_frame.Columns, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`truelift._frame.load` with fast codes for integer key columns (unit, time, cluster).
+
+    Integer keys are read as numeric roles and coded in O(n) (:func:`dense_codes`); other keys
+    go through ``load``'s own coding. Returns the columns, codes and levels per key role.
+    """
+    df = _frame.to_frame(data)
+    fast: dict[str, str] = {}
+    slow: dict[str, str | None] = {}
+    for role, name in keys.items():
+        if name is None:
+            continue
+        if isinstance(name, str) and name in df.columns and df[name].dtype.is_integer():
+            fast[role] = name
+        else:
+            slow[role] = name
+    extra = {f"__key_{role}": name for role, name in fast.items()}
+    cols = _frame.load(data, numeric={**(numeric or {}), **extra}, keys=slow, **kwargs)
+    codes: dict[str, np.ndarray] = {}
+    levels: dict[str, np.ndarray] = {}
+    for role in fast:
+        codes[role], levels[role] = dense_codes(cols[f"__key_{role}"])
+    for role in slow:
+        codes[role], levels[role] = cols[role], cols.levels[role]
+    return cols, codes, levels
+
+
 # ----------------------------------------------------------------------------- kernels
 
 
@@ -104,11 +155,10 @@ def demean(
     arr = np.asarray(M, dtype=np.float64)
     if arr.ndim == 1:
         return _demean_vec(arr.copy(), groups, counts, one, tol, maxiter)
-    cols = [
-        _demean_vec(np.ascontiguousarray(arr[:, j]), groups, counts, one, tol, maxiter)
-        for j in range(arr.shape[1])
-    ]
-    return np.column_stack(cols) if cols else np.empty_like(arr)
+    out = np.empty(arr.shape, order="F")
+    for j in range(arr.shape[1]):
+        out[:, j] = _demean_vec(np.array(arr[:, j]), groups, counts, one, tol, maxiter)
+    return out
 
 
 def _cluster_sum(M: np.ndarray, cluster: np.ndarray, G: int) -> np.ndarray:
@@ -161,8 +211,9 @@ def fe_ols(
     fe_dof: FeDof = "full",
 ) -> FEFit:
     """OLS of ``y`` on ``X`` with the fixed effects ``groups`` absorbed; CR1 covariance."""
-    both = demean(np.column_stack([y, X]), groups)
-    yt, Xt = both[:, 0], both[:, 1:]
+    balanced = is_balanced(groups)
+    yt = demean(y, groups, balanced=balanced)
+    Xt = demean(X, groups, balanced=balanced)
     XtX = Xt.T @ Xt
     if Xt.shape[1] == 0 or np.linalg.matrix_rank(XtX) < Xt.shape[1]:
         raise IdentificationError(
@@ -483,10 +534,9 @@ def group_means(
 ) -> dict[str, Any]:
     """Mean outcome by adoption cohort and period, and the TWFE counterfactual (mean - beta) in
     treated cells: the small arrays the group-means plot draws. Never-treated cohort: ``None``."""
-    coh = first[unit]
-    cohorts = np.unique(coh)
+    cohorts = np.unique(first)
     T = times.size
-    key = np.searchsorted(cohorts, coh) * T + tcode
+    key = np.searchsorted(cohorts, first)[unit] * T + tcode
     s = np.bincount(key, weights=y, minlength=cohorts.size * T).reshape(cohorts.size, T)
     c = np.bincount(key, minlength=cohorts.size * T).reshape(cohorts.size, T)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -530,7 +580,7 @@ def twfe(
     _choice("bootstrap_weights", bootstrap_weights, ("rademacher", "webb"))
     if wild_bootstrap and int(n_boot) < 99:
         raise DesignError(f"n_boot must be at least 99 for the wild bootstrap; got {n_boot}.")
-    cols = _frame.load(
+    cols, codes, levels = load_panel(
         data,
         binary={"treatment": treatment},
         numeric={"outcome": outcome},
@@ -539,8 +589,8 @@ def twfe(
         missing=missing,
     )
     y, d = cols["outcome"], cols["treatment"]
-    u, tc = cols["unit"], cols["time"]
-    cl = cols["cluster"] if cluster else u
+    u, tc = codes["unit"], codes["time"]
+    cl = codes["cluster"] if cluster else u
     groups = [u, tc]
     fit = fe_ols(y, np.column_stack([d, cols.X]), groups, cl, fe_dof=fe_dof)
     est, se = float(fit.coef[0]), float(fit.se[0])
@@ -579,7 +629,7 @@ def twfe(
             "treatment switches off for some units; TWFE still runs but event_study(), bacon() "
             "and did() need absorbing (staggered) adoption."
         )
-    times = cols.levels["time"]
+    times = levels["time"]
     return Estimate(
         estimate=est,
         std_error=se,
