@@ -130,7 +130,7 @@ def group_means_plot(result: Any, *, title: str | None = None) -> Figure:
 def bacon_plot(result: Any, *, title: str | None = None) -> Figure:
     """Every 2x2 comparison: its estimate against its weight, coloured by type; the TWFE line."""
     rows = result.details.get("comparisons", [])
-    fig = Figure(figsize=(6.8, 3.8))
+    fig = Figure(figsize=(6.8, 4.4))
     ax = fig.add_subplot()
     kinds = list(dict.fromkeys(r["type"] for r in rows))
     for i, kind in enumerate(kinds):
@@ -146,7 +146,7 @@ def bacon_plot(result: Any, *, title: str | None = None) -> Figure:
     ax.set_xlabel("weight in the TWFE coefficient")
     ax.set_ylabel("2x2 DiD estimate")
     ax.set_title(title or "Goodman-Bacon decomposition of TWFE", fontsize=10)
-    ax.legend(loc="best", fontsize=7)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7)
     fig.tight_layout()
     return fig
 
