@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from truelift.rdd._kernels import (
+    gram_moments,
     hankel,
     inv_chol,
     kweight,
@@ -44,12 +45,10 @@ def side_fit_moments(
     u = ex - c
     w_h, w_b = kweight(ex, c, h, kernel), kweight(ex, c, b, kernel)
     d = side.outcomes(ind)
-    mom_h = power_moments(w_h, u, 2 * p + 1)
-    mom_b = power_moments(w_b, u, 2 * q)
+    mom_h, rhs_p = gram_moments(w_h, u, 2 * p + 1, d, p)
+    mom_b, rhs_q = gram_moments(w_b, u, 2 * q, d, q)
     inv_gp = inv_chol(hankel(mom_h, p + 1))
     inv_gq = inv_chol(hankel(mom_b, q + 1))
-    rhs_p = power_moments(w_h, u, p, d).reshape(p + 1, -1)
-    rhs_q = power_moments(w_b, u, q, d).reshape(q + 1, -1)
     ell = mom_h[p + 1 : 2 * p + 2] / h ** (p + 1)
     g = inv_gq[p + 1, :]
     beta_p = inv_gp @ rhs_p

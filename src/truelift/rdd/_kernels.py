@@ -20,14 +20,25 @@ _SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
 
 
 def kweight(x: np.ndarray, c: float, h: float, kernel: str) -> np.ndarray:
-    """Kernel weight K((x - c)/h)/h with support |u| <= 1 (rdrobust's ``rdrobust_kweight``)."""
-    u = (x - c) / h
-    inside = np.abs(u) <= 1
-    if kernel == "epanechnikov":
-        return (0.75 * (1 - u**2) * inside) / h
+    """Kernel weight K((x - c)/h)/h with support |u| <= 1 (rdrobust's ``rdrobust_kweight``).
+
+    Computed in place (the same operations in the same order, so the same bits).
+    """
+    u = x - c
+    u /= h
+    np.abs(u, out=u)
+    inside = u <= 1
     if kernel == "uniform":
         return (0.5 * inside) / h
-    return ((1 - np.abs(u)) * inside) / h
+    if kernel == "epanechnikov":
+        np.multiply(u, u, out=u)
+        np.subtract(1, u, out=u)
+        u *= 0.75
+    else:
+        np.subtract(1, u, out=u)
+    u *= inside
+    u /= h
+    return u
 
 
 def vander(u: np.ndarray, p: int) -> np.ndarray:
@@ -183,6 +194,21 @@ def power_moments(
         if m < m_max:
             run *= u
     return np.asarray(out)
+
+
+def gram_moments(
+    weights: np.ndarray, u: np.ndarray, m_max: int, cols: np.ndarray, m_cols: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Power moments for m <= m_max and column moments for m <= m_cols from the same passes."""
+    run = weights.copy()
+    out, out_cols = [], []
+    for m in range(m_max + 1):
+        out.append(run.sum())
+        if m <= m_cols:
+            out_cols.append(run @ cols)
+        if m < m_max:
+            run *= u
+    return np.asarray(out), np.asarray(out_cols).reshape(m_cols + 1, -1)
 
 
 def poly_eval(coefs: np.ndarray, u: np.ndarray) -> np.ndarray:

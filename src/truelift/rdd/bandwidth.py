@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from truelift.rdd._kernels import (
+    gram_moments,
     inv_chol_or_pinv,
     kweight,
     meat,
@@ -151,11 +152,10 @@ def _local_fit(side: Side, o: int, h: float, opts: _Opts) -> _Fit | None:
     if not has_distinct(ex, o + 1):
         return None
     u = ex - opts.c
-    mom = power_moments(ew, u, 2 * o + 1)
+    d = side.outcomes(ind)
+    mom, rhs = gram_moments(ew, u, 2 * o + 1, d, o)
     g = mom[np.add.outer(np.arange(o + 1), np.arange(o + 1))]
     inv_g = inv_chol_or_pinv(g)
-    d = side.outcomes(ind)
-    rhs = power_moments(ew, u, o, d).reshape(o + 1, -1)
     beta = inv_g @ rhs
     return _Fit(ind, u, ew, d, inv_g, beta, rhs, mom, o)
 
