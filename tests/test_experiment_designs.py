@@ -172,3 +172,15 @@ def test_scenario_shape_truths_and_switches():
         truelift.simulate("experiment", n_users=100, randomization="slot")
     same = truelift.simulate("experiment", n_users=4000, seed=9)
     assert same.data.equals(d)  # seeded
+
+
+def test_sequential_order_column_accepts_timestamps():
+    import pandas as pd
+
+    d = truelift.simulate("experiment", n_users=3000, seed=1).data
+    d["ts"] = pd.Timestamp("2026-01-01") + pd.to_timedelta(d["user_id"], unit="s")
+    shuffled = d.sample(frac=1.0, random_state=2)
+    a = sequential_test(shuffled, outcome="task_completed", variant="variant", order="ts")
+    b = sequential_test(d, outcome="task_completed", variant="variant")
+    # ordering by the arrival timestamp restores the arrival order exactly
+    assert a.details["looks"] == b.details["looks"]

@@ -144,7 +144,8 @@ def sequential_test(
     """Always-valid readout of a two-arm test monitored at ``looks`` (rows in arrival order).
 
     Args:
-        order: column giving arrival order (time, sequence number); default the row order.
+        order: column giving arrival order (timestamp, sequence number; anything sortable);
+            default the row order.
         looks: number of evenly spaced looks, or the sample sizes at which you looked.
         planned_n: sample size at which the CS should be tightest; default the data's size.
         alpha: error level of the CS (``1 - conf_level`` if that is given).
@@ -159,8 +160,8 @@ def sequential_test(
         raise DesignError(f"alpha must lie strictly between 0 and 1; got {alpha}.")
     cols = _frame.load(
         data,
-        numeric={"outcome": outcome, "order": order},
-        keys={"variant": variant},
+        numeric={"outcome": outcome},
+        keys={"variant": variant, "order": order},
         missing=missing,
     )
     levels = cols.levels["variant"]
