@@ -127,3 +127,18 @@ def test_srm_gate_false_alarm_and_detection():
     )
     assert np.mean(clean) <= 0.005  # nominal 0.001
     assert np.mean(broken) >= 0.95  # 20 % of failing treated users lost, 20,000 users
+
+
+@pytest.mark.slow
+def test_confidence_sequence_time_uniform_coverage():
+    from truelift.experiment import sequential_test
+
+    n_seeds, hits = 500, []
+    for seed in range(n_seeds):
+        sim = truelift.simulate("experiment", n_users=N_USERS, seed=seed)
+        e = sequential_test(sim.data, outcome="active_minutes", variant="variant", looks=40)
+        # the running intersection at the last look contains the truth iff every look did
+        hits.append(_covers(e, sim.truths["ate_active_minutes"]))
+    cov = float(np.mean(hits))
+    print(f"confidence sequence: truth inside at all 40 looks in {cov:.3f} of {n_seeds} seeds")
+    assert cov >= 0.95  # time-uniform 95 % guarantee (asymptotic); typically conservative
