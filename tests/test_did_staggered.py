@@ -273,3 +273,43 @@ def test_anticipation_shifts_base_period(mpdta):
     assert res.params["cohorts"] == [2006, 2007]
     assert res["g=2006,t=2005"].estimand.endswith("(anticipation window)")
     assert res["g=2006,t=2006"].estimand.endswith("(post-treatment)")
+
+
+def test_option_combinations_are_checked(mpdta):
+    with pytest.raises(truelift.DesignError, match="exactly one"):
+        did(mpdta, outcome="lemp", unit="countyreal", time="year")
+    with pytest.raises(truelift.DesignError, match="unit="):
+        did(mpdta, outcome="lemp", unit=None, time="year", cohort="first.treat")
+    with pytest.raises(truelift.DesignError, match="panel data"):
+        did(mpdta, outcome="lemp", unit=None, time="year", treatment="treat", panel=False)
+
+
+def test_cohort_must_be_a_period(mpdta):
+    data = mpdta.assign(**{"first.treat": mpdta["first.treat"].replace(2006, 2005.5)})
+    with pytest.raises(truelift.DataError, match="not periods"):
+        _fit(data)
+
+
+def test_repeated_cross_sections_without_unit(mpdta):
+    res = did(
+        mpdta.drop(columns="countyreal"),
+        outcome="lemp",
+        unit=None,
+        time="year",
+        cohort="first.treat",
+        panel=False,
+    )
+    # the ATT(g,t) point estimates equal the panel ones without covariates (same cell means)
+    panel = _fit(mpdta)
+    for label, e in panel:
+        if label.startswith("g="):
+            assert res[label].estimate == pytest.approx(e.estimate, abs=1e-12)
+    assert res.params["panel"] is False and res.params["n_units"] == 2500
+
+
+def test_notyet_control_uses_later_cohorts(mpdta):
+    never = _fit(mpdta)
+    notyet = _fit(mpdta, control="notyet")
+    # the last cohort has no later cohort, so its cells coincide (R output: both 2007 rows equal)
+    assert notyet["g=2007,t=2007"].estimate == never["g=2007,t=2007"].estimate
+    assert notyet["g=2004,t=2004"].estimate != never["g=2004,t=2004"].estimate
