@@ -339,3 +339,27 @@ def test_ratio_with_covariates_and_cluster_with_covariates(exp7):
         covariates=["pre_active_minutes"],
     )
     assert abs(e.estimate - sim.truths["ate_active_minutes"]) < 3 * e.std_error
+
+
+def test_kernel_runs_on_warehouse_sums(exp7):
+    # the kernels need only per-arm sums and cross-products: one GROUP BY in a warehouse
+    duckdb = pytest.importorskip("duckdb")
+    from truelift.experiment._moments import ArmMoments, adjusted_means, contrast
+
+    con = duckdb.connect()
+    con.register("t", exp7)
+    rows = con.execute(
+        "select variant, count(*), sum(y), sum(x), sum(y*y), sum(x*y), sum(x*x) from "
+        "(select variant, active_minutes y, pre_active_minutes x from t) "
+        "group by variant order by variant"
+    ).fetchall()
+    cross = np.array(
+        [[[n, sy, sx], [sy, syy, sxy], [sx, sxy, sxx]] for _, n, sy, sx, syy, sxy, sxx in rows],
+        dtype=float,
+    )
+    c = contrast(adjusted_means(ArmMoments(cross, m=1, k=1), "lin"), 1, 0, [0])
+    e = ab_test(
+        exp7, outcome="active_minutes", variant="variant", covariates=["pre_active_minutes"]
+    )
+    assert c.diff == pytest.approx(e.estimate, rel=1e-9)
+    assert np.sqrt(c.var_diff) == pytest.approx(e.std_error, rel=1e-9)
