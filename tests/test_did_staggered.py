@@ -313,3 +313,8 @@ def test_notyet_control_uses_later_cohorts(mpdta):
     # the last cohort has no later cohort, so its cells coincide (R output: both 2007 rows equal)
     assert notyet["g=2007,t=2007"].estimate == never["g=2007,t=2007"].estimate
     assert notyet["g=2004,t=2004"].estimate != never["g=2004,t=2004"].estimate
+
+
+def test_bad_rng_is_a_design_error(mpdta):
+    with pytest.raises(truelift.DesignError, match="rng"):
+        _fit(mpdta, bands=True, rng="seven")

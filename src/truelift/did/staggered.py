@@ -138,8 +138,14 @@ def did(
     d = restrict(d, control, anticipation)
     cells = _estimate_cells(d, control, method, anticipation, base_period)
     top = agg.aggregate(aggregation, cells.att, cells.inf, cells.group, cells.period, d.unit_g)
-    gen = np.random.default_rng(rng) if bands else None
+    gen = _generator(rng) if bands else None
     return _assemble(d, cells, top, opts, anticipation, conf_level, gen, n_boot, covariates)
+
+
+def _generator(rng: int | np.random.Generator | None) -> np.random.Generator:
+    if rng is not None and not isinstance(rng, (int, np.integer, np.random.Generator)):
+        raise DesignError(f"rng must be None, an int seed or a numpy Generator; got {rng!r}.")
+    return np.random.default_rng(rng)
 
 
 def _validate(opts, anticipation, n_boot, bands, cohort, treatment, panel, unit) -> None:
