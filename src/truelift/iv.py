@@ -46,7 +46,9 @@ from truelift._iv_kernels import (
     _strength,
     _tsls,
 )
-from truelift.errors import DataError, DesignError
+from truelift._iv_moments import arms_from_moments, gram_moments, stages_from_moments
+from truelift.engines import engine_name, lazy_frame
+from truelift.errors import ColumnNotFoundError, DataError, DesignError
 from truelift.inference import interval
 from truelift.result import Diagnostic, Estimate, EstimateSet
 
@@ -137,7 +139,10 @@ def iv(
     """Instrumental-variables estimate of the effect of ``treatment`` on ``outcome``.
 
     Args:
-        data: a pandas, polars or pyarrow table (never modified).
+        data: a pandas, polars or pyarrow table (never modified), or a lazy table (DuckDB
+            relation, polars LazyFrame, Spark DataFrame): with one instrument and no covariates or
+            clusters the statistics are aggregated inside the engine (30 sums, no rows moved);
+            otherwise the needed columns are collected, and ``params["engine"]`` says so.
         outcome: numeric outcome column.
         treatment: the (endogenous) treatment actually taken: binary use of a feature, or numeric.
         instrument: one column (e.g. randomized ``access``) or several.
@@ -158,36 +163,22 @@ def iv(
         downgraded.
     """
     instruments = _validate(instrument, vce, treatment, outcome)
-    cols = _load(data, outcome, treatment, instruments, covariates, cluster, missing)
     if conf_level <= 0 or conf_level >= 1:
         raise DesignError(f"conf_level must lie strictly between 0 and 1; got {conf_level}.")
-    y, d = cols["outcome"], cols["treatment"]
-    Z = np.column_stack([cols[_inst_role(i)] for i in range(len(instruments))])
-    W = np.column_stack([np.ones(cols.n_obs), cols.X])
-    if cols.n_obs <= W.shape[1] + Z.shape[1] + 1:
-        raise DataError(
-            f"{cols.n_obs} observations cannot identify {W.shape[1] + Z.shape[1]} first-stage "
-            "coefficients; the design needs more rows."
-        )
-    cl = cols["cluster"] if cluster is not None else None
-    M = _partial_out(W, np.column_stack([y, d, Z]))
-    yt, dt, Zt = M[:, 0], M[:, 1], M[:, 2:]
-    st = _stages(yt, dt, Zt, W.shape[1], vce, cl)
-    fit = _tsls(yt, dt, Zt, st, vce, cl)
-    binary = len(instruments) == 1 and _is01(d) and _is01(Z[:, 0])
-    ctx = _Context(
-        cols, outcome, treatment, instruments, list(covariates or []), cluster, vce, conf_level
-    )
-    return _assemble(ctx, st, fit, binary, (y, d, Z, Zt))
-
-
-def _is01(x: np.ndarray) -> bool:
-    return bool(np.all((x == 0) | (x == 1)))
+    spec = _Spec(outcome, treatment, instruments, list(covariates or []), cluster, vce, conf_level)
+    lf = lazy_frame(data)
+    if lf is not None:
+        if not covariates and cluster is None and len(instruments) == 1:
+            return _lazy(lf, spec, missing)
+        needed = list(dict.fromkeys([outcome, treatment, *instruments, *spec.covariates]))
+        needed += [cluster] if cluster is not None and cluster not in needed else []
+        engine = f"{engine_name(lf)} (rows collected: covariates, clusters or several instruments)"
+        return _in_memory(_collect(lf, needed), spec, missing, engine)
+    return _in_memory(data, spec, missing, "in-memory")
 
 
 @dataclass(frozen=True)
-class _Context:
-    cols: _frame.Columns
+class _Spec:
     outcome: str
     treatment: str
     instruments: list[str]
@@ -196,10 +187,80 @@ class _Context:
     vce: str
     conf_level: float
 
+
+def _collect(lf: Any, needed: list[str]) -> Any:
+    """Rows of the needed columns from a lazy table (covariates / clusters / several instruments)."""
+    schema = list(lf.collect_schema().names())
+    for name in needed:
+        if name not in schema:
+            close = _frame.closest_columns(name, schema)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise ColumnNotFoundError(f"Column {name!r} not found.{hint}")
+    return lf.select(needed).collect().to_native()
+
+
+def _in_memory(data: Any, spec: _Spec, missing: _frame.MissingPolicy, engine: str) -> EstimateSet:
+    cols = _load(
+        data, spec.outcome, spec.treatment, spec.instruments, spec.covariates or None,
+        spec.cluster, missing,
+    )  # fmt: skip
+    y, d = cols["outcome"], cols["treatment"]
+    Z = np.column_stack([cols[_inst_role(i)] for i in range(len(spec.instruments))])
+    W = np.column_stack([np.ones(cols.n_obs), cols.X])
+    if cols.n_obs <= W.shape[1] + Z.shape[1] + 1:
+        raise DataError(
+            f"{cols.n_obs} observations cannot identify {W.shape[1] + Z.shape[1]} first-stage "
+            "coefficients; the design needs more rows."
+        )
+    cl = cols["cluster"] if spec.cluster is not None else None
+    M = _partial_out(W, np.column_stack([y, d, Z]))
+    yt, dt, Zt = M[:, 0], M[:, 1], M[:, 2:]
+    st = _stages(yt, dt, Zt, W.shape[1], spec.vce, cl)
+    fit = _tsls(yt, dt, Zt, st, spec.vce, cl)
+    binary = len(spec.instruments) == 1 and _is01(d) and _is01(Z[:, 0])
+    extra: dict[str, Any] = {}
+    if binary:
+        extra["arms"] = _arms(y, d, Z[:, 0])
+        extra["complier_profile"] = _complier_profile(cols.X, cols.X_names, d, Z[:, 0])
+    ctx = _Context(cols.n_obs, cols.n_dropped, cl, engine, spec)
+    return _assemble(ctx, st, fit, binary, extra, Zt)
+
+
+def _lazy(lf: Any, spec: _Spec, missing: _frame.MissingPolicy) -> EstimateSet:
+    """One aggregation in the engine (one instrument, no covariates, no clusters)."""
+    names = {"instrument": spec.instruments[0], "outcome": spec.outcome}
+    names["treatment"] = spec.treatment
+    m = gram_moments(lf, missing=missing, **names)
+    st, fit = stages_from_moments(m, spec.vce, names)
+    binary = m.nonbinary["instrument"] == 0 and m.nonbinary["treatment"] == 0
+    extra: dict[str, Any] = {}
+    if binary:
+        extra = {"arms": arms_from_moments(m), "complier_profile": {}}
+    ctx = _Context(m.n, m.n_dropped, None, engine_name(lf), spec)
+    return _assemble(ctx, st, fit, binary, extra, None)
+
+
+def _is01(x: np.ndarray) -> bool:
+    return bool(np.all((x == 0) | (x == 1)))
+
+
+@dataclass(frozen=True)
+class _Context:
+    n_obs: int
+    n_dropped: int
+    cl: np.ndarray | None  # cluster codes
+    engine: str  # "in-memory" or the lazy engine that aggregated the data
+    spec: _Spec
+
+    def __getattr__(self, name: str) -> Any:  # outcome, treatment, instruments, ... from spec
+        if name.startswith("__") or name == "spec":
+            raise AttributeError(name)
+        return getattr(self.spec, name)
+
     @property
     def vce_text(self) -> str:
         if self.cluster is not None:
-            n_g = int(self.cols["cluster"].max()) + 1
+            n_g = int(self.cl.max()) + 1 if self.cl is not None else 0
             return f"cluster-robust (CR1, {n_g} clusters of {self.cluster!r})"
         return {"hc1": "robust (HC1)", "hc0": "robust (HC0)", "classical": "classical"}[self.vce]
 
@@ -215,6 +276,7 @@ class _Context:
             "conf_level": self.conf_level,
             "binary_access": binary,
             "weak_bias_tau": WEAK_BIAS_TAU,
+            "engine": self.engine,
         }
 
 
@@ -287,8 +349,8 @@ def _make(
         ci_high=float(hi),
         conf_level=ctx.conf_level,
         p_value=float(p),
-        n_obs=ctx.cols.n_obs,
-        n_dropped=ctx.cols.n_dropped,
+        n_obs=ctx.n_obs,
+        n_dropped=ctx.n_dropped,
         **kw,
     )
 
@@ -372,13 +434,12 @@ def _components(ctx: _Context, st: _Stage, binary: bool) -> list[tuple[str, Esti
 
 
 def _diagnostics(
-    ctx: _Context, st: _Stage, fit: _TSLS, Zt: np.ndarray, strength: dict[str, float]
+    ctx: _Context, st: _Stage, fit: _TSLS, Zt: np.ndarray | None, strength: dict[str, float]
 ) -> tuple[Diagnostic, ...]:
     diags = [_strength_diagnostic(strength, st.pi.size, ctx.vce_text)]
-    if st.pi.size > 1:
-        cl = ctx.cols["cluster"] if ctx.cluster is not None else None
-        stat, q = _overid(Zt, st, fit, ctx.vce, cl)
-        diags.append(_overid_diagnostic(stat, q, ctx.vce, cl is not None))
+    if st.pi.size > 1 and Zt is not None:
+        stat, q = _overid(Zt, st, fit, ctx.vce, ctx.cl)
+        diags.append(_overid_diagnostic(stat, q, ctx.vce, ctx.cl is not None))
     return tuple(diags)
 
 
@@ -408,9 +469,13 @@ def _causal(
 
 
 def _assemble(
-    ctx: _Context, st: _Stage, fit: _TSLS, binary: bool, arrays: tuple[np.ndarray, ...]
+    ctx: _Context,
+    st: _Stage,
+    fit: _TSLS,
+    binary: bool,
+    extra: dict[str, Any],
+    Zt: np.ndarray | None,
 ) -> EstimateSet:
-    y, d, Z, Zt = arrays
     strength = _strength(st)
     diags = _diagnostics(ctx, st, fit, Zt, strength)
     weak = diags[0].verdict == "fail"
@@ -427,8 +492,7 @@ def _assemble(
         "headline_interval": "anderson-rubin" if weak else "wald",
     }
     if binary:
-        details["arms"] = _arms(y, d, Z[:, 0])
-        details["complier_profile"] = _complier_profile(ctx.cols.X, ctx.cols.X_names, d, Z[:, 0])
+        details.update(extra)
     text = f"Weak instrument: the {label} interval is the Anderson–Rubin set {_set_text(pieces)}."
     return EstimateSet(
         title=f"Instrumental variables: effect of {ctx.treatment} on {ctx.outcome}",
