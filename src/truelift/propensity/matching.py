@@ -67,6 +67,7 @@ def _pairs(
         order = np.argsort(-z[focal] if focal_arm == 1 else z[focal], kind="stable")
         idx, dist = greedy(z[focal], z[pool], k, order)
     ok = idx >= 0
+    k = idx.shape[1]  # fewer than k when the other arm is smaller
     if caliper is not None:
         ok &= dist <= caliper
     n_match = ok.sum(axis=1)

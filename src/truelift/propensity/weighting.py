@@ -190,18 +190,50 @@ def ipw(
     if t[keep].min() == t[keep].max():
         raise IdentificationError(f"After trimming to {bounds} only one arm remains; loosen trim.")
     est, psi, mu1, mu0 = ipw_kernel(t, y, score.e, w, s, design.X, score.hessian)
-    se = if_se(psi, design.cluster)
+    inference = (
+        "sandwich (stacked estimating equations incl. the logistic propensity score)"
+        if score.hessian is not None
+        else "influence function treating the propensity scores as known (conservative for the ATE)"
+    )
+    return _assemble(
+        design,
+        score,
+        (est, psi, w, keep, bounds),
+        estimand=estimand,
+        conf_level=conf_level,
+        method=f"IPW (Hájek), {estimand} weights",
+        inference=inference,
+        params={
+            "estimator": "ipw",
+            "treatment": treatment,
+            "outcome": outcome,
+            "cluster": cluster,
+            "model": score.model,
+            "mean_treated": mu1,
+            "mean_control": mu0,
+        },
+    )
+
+
+def _assemble(
+    design: Design,
+    score: Score,
+    fit: tuple[float, np.ndarray, np.ndarray, np.ndarray, tuple[float, float] | None],
+    *,
+    estimand: str,
+    conf_level: float,
+    method: str,
+    inference: str,
+    params: dict[str, Any],
+) -> Estimate:
+    """SE, interval, diagnostics and the result record shared by ipw() and aipw()."""
+    est, psi, w, keep, bounds = fit
+    cluster = design.cluster
+    if cluster is not None and psi.size != cluster.size:
+        cluster = cluster[keep]
+    se = if_se(psi, cluster)
     lo, hi, p = interval(est, se, conf_level)
     diags, rows = _diagnostics(score, design, w, keep, estimand, f"{estimand} weighting")
-    inference = (
-        (
-            "sandwich (stacked estimating equations incl. the logistic propensity score)"
-            if score.hessian is not None
-            else "influence function treating the propensity scores as known (conservative for the ATE)"
-        )
-        + (", cluster-robust (CR1)" if cluster else "")
-        + ", normal interval"
-    )
     where = (
         "" if bounds is None else f", on units with propensity in [{bounds[0]:g}, {bounds[1]:g}]"
     )
@@ -214,25 +246,21 @@ def ipw(
         p_value=p,
         n_obs=design.n_obs,
         n_dropped=design.n_dropped,
-        estimand=f"{_WORDS[estimand]} of {treatment} on {outcome}{where}",
-        method=f"IPW (Hájek), {estimand} weights",
+        estimand=f"{_WORDS[estimand]} of {params['treatment']} on {params['outcome']}{where}",
+        method=method,
         params={
             "design": "propensity",
-            "estimator": "ipw",
-            "treatment": treatment,
-            "outcome": outcome,
+            **params,
             "covariates": list(design.covariates),
             "estimand": estimand,
             "trim": list(bounds) if bounds else None,
-            "cluster": cluster,
-            "model": score.model,
             "n_trimmed": int((~keep).sum()),
-            "n_treated": int(t.sum()),
-            "mean_treated": mu1,
-            "mean_control": mu0,
+            "n_treated": int(design.t.sum()),
         },
         diagnostics=diags,
-        inference=inference,
+        inference=inference
+        + (", cluster-robust (CR1)" if design.cluster is not None else "")
+        + ", normal interval",
         details=_details(score, design, w, rows),
     )
 
@@ -307,47 +335,25 @@ def aipw(
     if t[keep].min() == t[keep].max():
         raise IdentificationError(f"After trimming to {bounds} only one arm remains; loosen trim.")
     est, psi = aipw_kernel(t[keep], y[keep], e[keep], m1[keep], m0[keep], estimand)
-    cl = design.cluster[keep] if design.cluster is not None else None
-    se = if_se(psi, cl)
-    lo, hi, p = interval(est, se, conf_level)
     score = Score(
         e, None, None, auc(e, t), None, str(propensity_model or "logistic (unpenalized MLE)")
     )
-    w = weights(e, t, estimand)[0] * keep
-    diags, rows = _diagnostics(score, design, w, keep, estimand, f"{estimand} weighting")
     om = outcome_model if isinstance(outcome_model, str) else type(outcome_model).__name__
-    where = (
-        "" if bounds is None else f", on units with propensity in [{bounds[0]:g}, {bounds[1]:g}]"
-    )
-    return Estimate(
-        estimate=est,
-        std_error=se,
-        ci_low=lo,
-        ci_high=hi,
+    return _assemble(
+        design,
+        score,
+        (est, psi, weights(e, t, estimand)[0] * keep, keep, bounds),
+        estimand=estimand,
         conf_level=conf_level,
-        p_value=p,
-        n_obs=design.n_obs,
-        n_dropped=design.n_dropped,
-        estimand=f"{_WORDS[estimand]} of {treatment} on {outcome}{where}",
         method="AIPW (doubly robust)" + (f", {folds}-fold cross-fitting" if folds else ""),
+        inference="influence function",
         params={
-            "design": "propensity",
             "estimator": "aipw",
             "treatment": treatment,
             "outcome": outcome,
-            "covariates": list(design.covariates),
-            "estimand": estimand,
+            "cluster": cluster,
             "outcome_model": "linear" if outcome_model is None else om,
             "propensity_model": score.model,
             "folds": folds,
-            "trim": list(bounds) if bounds else None,
-            "cluster": cluster,
-            "n_trimmed": int((~keep).sum()),
-            "n_treated": int(t.sum()),
         },
-        diagnostics=diags,
-        inference="influence function"
-        + (", cluster-robust (CR1)" if cluster else "")
-        + ", normal interval",
-        details=_details(score, design, w, rows),
     )
