@@ -285,10 +285,10 @@ def _estimand(metric: _Metric, arm: str, ctrl: str, variant: str, unit: str | No
         if metric.kind == "mean"
         else f"ratio of totals {metric.label}"
     )
-    how = f"randomized by {unit}" if unit else "randomized by row"
+    how = f"whole {unit} clusters randomized" if unit else "rows randomized"
     return (
-        f"average effect of assignment to {variant} = {arm} vs {ctrl} on the {what} "
-        f"(difference; {how}); relative lift in details"
+        f"average effect of assigning {variant} = {arm} instead of {ctrl} on the {what} "
+        f"(difference; {how})"
     )
 
 
