@@ -10,7 +10,28 @@ scikit-uplift and causalml conventions), and the value of a targeting policy wit
 
 from __future__ import annotations
 
+from truelift.uplift.evaluate import (
+    auuc_score,
+    evaluate_uplift,
+    qini_coefficient,
+    qini_curve,
+    uplift_curve,
+)
 from truelift.uplift.heterogeneity import heterogeneity_test
 from truelift.uplift.learners import LEARNERS, MetaLearner, fit_uplift
+from truelift.uplift.policy import TargetingRule, policy_value, targeting_rule
 
-__all__ = ["LEARNERS", "MetaLearner", "fit_uplift", "heterogeneity_test"]
+__all__ = [
+    "LEARNERS",
+    "MetaLearner",
+    "TargetingRule",
+    "auuc_score",
+    "evaluate_uplift",
+    "fit_uplift",
+    "heterogeneity_test",
+    "policy_value",
+    "qini_coefficient",
+    "qini_curve",
+    "targeting_rule",
+    "uplift_curve",
+]
