@@ -29,7 +29,7 @@ __all__ = ["side_fit_moments"]
 
 
 def _combined(d: np.ndarray, s: np.ndarray) -> np.ndarray:
-    return d @ s if d.shape[1] > 1 else d[:, 0].copy()
+    return np.einsum("ij,j->i", d, s) if d.shape[1] > 1 else d[:, 0].copy()
 
 
 def _cluster_factor(n: int, k: int, g: int) -> float:
@@ -58,7 +58,7 @@ def side_fit_moments(
     if side.z is not None:
         d_t = 0 if side.t is None else 1
         cols_z = np.arange(1 + d_t, d.shape[1])
-        zwd = (d[:, cols_z] * w_h[:, None]).T @ d
+        zwd = np.einsum("i,ij,ik->jk", w_h, d[:, cols_z], d)
         uigu = rhs_p[:, cols_z].T @ (inv_gp @ rhs_p)
         z_stats = (zwd[:, cols_z] - uigu[:, cols_z], zwd[:, : 1 + d_t] - uigu[:, : 1 + d_t])
     b_w = h ** (p + 1) * w_b * poly_eval(g, u)

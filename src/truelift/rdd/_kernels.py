@@ -179,6 +179,12 @@ def meat(
     return np.asarray(w * (sums.T @ sums))
 
 
+def _wsum(w: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """sum_i w_i cols_ij. A numpy loop, not BLAS: tall-skinny BLAS calls are no faster, and
+    multi-threaded BLAS stalls badly on an oversubscribed machine."""
+    return np.asarray(np.einsum("i,ij->j", w, cols))
+
+
 def power_moments(
     weights: np.ndarray, u: np.ndarray, m_max: int, cols: np.ndarray | None = None
 ) -> np.ndarray:
@@ -190,7 +196,7 @@ def power_moments(
     run = weights.copy()
     out = []
     for m in range(m_max + 1):
-        out.append(run.sum() if cols is None else run @ cols)
+        out.append(run.sum() if cols is None else _wsum(run, cols))
         if m < m_max:
             run *= u
     return np.asarray(out)
@@ -205,7 +211,7 @@ def gram_moments(
     for m in range(m_max + 1):
         out.append(run.sum())
         if m <= m_cols:
-            out_cols.append(run @ cols)
+            out_cols.append(_wsum(run, cols))
         if m < m_max:
             run *= u
     return np.asarray(out), np.asarray(out_cols).reshape(m_cols + 1, -1)

@@ -108,7 +108,7 @@ def _combination(
     gamma = None
     if side.z is not None:
         cols_z = np.arange(1 + d_t, d.shape[1])
-        zwd = (d[:, cols_z] * w[:, None]).T @ d
+        zwd = np.einsum("i,ij,ik->jk", w, d[:, cols_z], d)
         uigu = big_u[:, cols_z].T @ (inv_g @ big_u)
         zwz = zwd[:, cols_z] - uigu[:, cols_z]
         zwy = zwd[:, : 1 + d_t] - uigu[:, : 1 + d_t]
@@ -183,9 +183,9 @@ def _variance(side: Side, fit: _Fit, s: np.ndarray, opts: _Opts, cache: dict) ->
         if key not in cache:
             cache[key] = nn_residuals(side.x[fit.ind], fit.d, opts.nnmatch)
         res = cache[key]
-        r = res @ s if res.shape[1] > 1 else res[:, 0].copy()
+        r = np.einsum("ij,j->i", res, s) if res.shape[1] > 1 else res[:, 0].copy()
     else:
-        r = fit.d @ s if fit.d.shape[1] > 1 else fit.d[:, 0].copy()
+        r = np.einsum("ij,j->i", fit.d, s) if fit.d.shape[1] > 1 else fit.d[:, 0].copy()
         r -= poly_eval(fit.beta @ s if fit.d.shape[1] > 1 else fit.beta[:, 0], fit.u)
         if opts.vce == "hc1" and side.cl is None:
             r *= np.sqrt(fit.u.size / (fit.u.size - k))
