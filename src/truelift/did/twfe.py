@@ -58,10 +58,13 @@ def dense_codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = int(xi.min()), int(xi.max())
     span = hi - lo + 1
     if span <= 4 * xi.size + 1024:
+        off = xi - lo if lo else xi
         present = np.zeros(span, dtype=bool)
-        present[xi - lo] = True
+        present[off] = True
+        if present.all():  # already dense (ids 0..N-1, contiguous weeks): no remapping
+            return off, np.arange(lo, hi + 1)
         remap = np.cumsum(present) - 1
-        return remap[xi - lo], np.flatnonzero(present) + lo
+        return remap[off], np.flatnonzero(present) + lo
     levels, codes = np.unique(xi, return_inverse=True)
     return codes.ravel().astype(np.int64), levels
 
