@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -124,7 +125,7 @@ def analyze(
         "instrument": instrument,
         "cluster": cluster,
     }
-    kwargs = {k: v for k, v in options.items() if v is not None}
+    kwargs: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     if missing != "raise":
         kwargs["missing"] = missing
     result = run(read_table(file), design=design, estimator=estimator, **kwargs)
