@@ -318,3 +318,17 @@ def test_notyet_control_uses_later_cohorts(mpdta):
 def test_bad_rng_is_a_design_error(mpdta):
     with pytest.raises(truelift.DesignError, match="rng"):
         _fit(mpdta, bands=True, rng="seven")
+
+
+def test_unit_and_period_shifts_leave_every_att_unchanged(mpdta):
+    # DiD differences out unit levels and period shocks: a property of the design, not a number
+    rng = np.random.default_rng(0)
+    unit_shift = dict(zip(mpdta["countyreal"].unique(), rng.normal(size=500), strict=True))
+    period_shift = {2003: 0.3, 2004: -0.2, 2005: 0.5, 2006: 0.0, 2007: 1.0}
+    shifted = mpdta.assign(
+        lemp=mpdta["lemp"] + mpdta["countyreal"].map(unit_shift) + mpdta["year"].map(period_shift)
+    )
+    a, b = _fit(mpdta, aggregation="calendar"), _fit(shifted, aggregation="calendar")
+    for label, e in a:
+        assert b[label].estimate == pytest.approx(e.estimate, abs=1e-10)
+        assert b[label].std_error == pytest.approx(e.std_error, abs=1e-10)
