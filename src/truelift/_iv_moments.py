@@ -39,6 +39,7 @@ class GramMoments:
     G2: np.ndarray
     n_dropped: int
     nonbinary: dict[str, int]
+    S: np.ndarray | None = None  # per cluster: (G, 2, 4) = [sum w, sum z w] over its rows
 
     @property
     def n(self) -> int:
@@ -81,19 +82,29 @@ def _aggregations(e: dict[str, Any]) -> list[Any]:
 
 
 def gram_moments(
-    data_lf: Any, *, instrument: str, outcome: str, treatment: str, missing: str = "raise"
+    data_lf: Any,
+    *,
+    instrument: str,
+    outcome: str,
+    treatment: str,
+    cluster: str | None = None,
+    missing: str = "raise",
 ) -> GramMoments:
-    """Aggregate the Gram matrices inside the engine (rows with a null are counted, then kept out)."""
+    """Aggregate the Gram matrices inside the engine (rows with a null are counted, then kept out).
+
+    With ``cluster``, a second query sums w and z w per cluster (G x 7 numbers leave the engine).
+    """
     lf, safe = with_safe_names(data_lf)
     names = {"instrument": instrument, "outcome": outcome, "treatment": treatment}
-    for role, name in names.items():
+    used = {**names, **({"cluster": cluster} if cluster is not None else {})}
+    for role, name in used.items():
         if name not in safe:
             close = closest_columns(name, list(safe))
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             raise ColumnNotFoundError(f"{role.capitalize()} column {name!r} not found.{hint}")
     e = _columns(lf, {r: safe[n] for r, n in names.items()}, names)
     null = nw.any_horizontal(
-        *[nw.col(safe[n]).is_null() for n in names.values()], ignore_nulls=False
+        *[nw.col(safe[n]).is_null() for n in used.values()], ignore_nulls=False
     )
     table = lf.with_columns(__null=null).group_by("__null").agg(*_aggregations(e)).collect()
     rows = {bool(r["__null"]): r for r in table.rows(named=True)}
@@ -101,21 +112,43 @@ def gram_moments(
         raise DataError("data has no rows; there is nothing to analyse.")
     n_dropped = round(rows[True]["g0_00"]) if True in rows else 0
     if n_dropped:
-        if missing == "raise":
-            raise MissingValueError(
-                f"Missing values found in {instrument!r}, {outcome!r} or {treatment!r} "
-                f"({n_dropped:,} rows). Pass missing='drop' to drop them (the result records how "
-                "many), or impute them first."
-            )
-        warnings.warn(
-            f"Dropped {n_dropped:,} rows with missing values in {instrument!r}, {outcome!r} or "
-            f"{treatment!r}.",
-            MissingDataWarning,
-            stacklevel=4,
-        )
+        _missing(n_dropped, list(used.values()), missing)
     if False not in rows:
         raise DataError("no rows without missing values; there is nothing to analyse.")
-    return _unpack(rows[False], n_dropped)
+    m = _unpack(rows[False], n_dropped)
+    if cluster is None:
+        return m
+    S = _cluster_sums(lf.filter(~null), e, safe[cluster])
+    return GramMoments(m.G0, m.G1, m.G2, m.n_dropped, m.nonbinary, S)
+
+
+def _missing(n_dropped: int, columns: list[str], missing: str) -> None:
+    shown = ", ".join(repr(c) for c in columns)
+    if missing == "raise":
+        raise MissingValueError(
+            f"Missing values found in {shown} ({n_dropped:,} rows). Pass missing='drop' to drop "
+            "them (the result records how many), or impute them first."
+        )
+    warnings.warn(
+        f"Dropped {n_dropped:,} rows with missing values in {shown}.",
+        MissingDataWarning,
+        stacklevel=5,
+    )
+
+
+def _cluster_sums(lf: Any, e: dict[str, Any], cluster: str) -> np.ndarray:
+    z, y, d = e["instrument"], e["outcome"], e["treatment"]
+    exprs = {"n": None, "z": z, "y": y, "d": d, "zz": z * z, "zy": z * y, "zd": z * d}
+    aggs = [
+        nw.len().cast(nw.Float64).alias(k) if x is None else x.sum().alias(k)
+        for k, x in exprs.items()
+    ]
+    t = lf.group_by(cluster).agg(*aggs).collect()
+    col = {k: np.asarray(t[k].to_numpy(), dtype=float) for k in exprs}
+    S = np.empty((len(t), 2, 4))
+    S[:, 0] = np.column_stack([col["n"], col["z"], col["y"], col["d"]])
+    S[:, 1] = np.column_stack([col["z"], col["zz"], col["zy"], col["zd"]])
+    return S
 
 
 def _unpack(row: dict[str, Any], n_dropped: int) -> GramMoments:
@@ -159,6 +192,14 @@ def stages_from_moments(m: GramMoments, vce: str, names: dict[str, str]) -> tupl
     a_v = np.array([-(db - pi * zb), -pi, 0.0, 1.0])
     H = m.G2 - 2 * zb * m.G1 + zb * zb * G0  # sum (z - zbar)^2 w w'
     k = 2  # constant + instrument in each stage; constant + treatment in 2SLS
+    if m.S is not None:  # CR1: cluster scores sum_{i in g} (z_i - zbar) w_i, projected on each a
+        s_g = m.S[:, 1] - zb * m.S[:, 0]
+        G = s_g.shape[0]
+        if G < 2:
+            raise DataError("cluster-robust variance needs at least 2 clusters; found 1.")
+        factor = (G / (G - 1)) * ((n - 1) / (n - k))
+        H = factor * (s_g.T @ s_g)
+        vce = "hc0"  # H already holds the CR1 meat
     if vce == "classical":
         s = np.array([[a @ G0 @ b for b in (a_e, a_v)] for a in (a_e, a_v)]) / (n - k)
         V = s / Szz

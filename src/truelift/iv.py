@@ -140,9 +140,10 @@ def iv(
 
     Args:
         data: a pandas, polars or pyarrow table (never modified), or a lazy table (DuckDB
-            relation, polars LazyFrame, Spark DataFrame): with one instrument and no covariates or
-            clusters the statistics are aggregated inside the engine (30 sums, no rows moved);
-            otherwise the needed columns are collected, and ``params["engine"]`` says so.
+            relation, polars LazyFrame, Spark DataFrame): with one instrument and no
+            covariates the statistics are aggregated inside the engine (30 sums, plus 7 per
+            cluster when clustered; no rows moved); otherwise the needed columns are collected,
+            and ``params["engine"]`` says so.
         outcome: numeric outcome column.
         treatment: the (endogenous) treatment actually taken: binary use of a feature, or numeric.
         instrument: one column (e.g. randomized ``access``) or several.
@@ -168,11 +169,11 @@ def iv(
     spec = _Spec(outcome, treatment, instruments, list(covariates or []), cluster, vce, conf_level)
     lf = lazy_frame(data)
     if lf is not None:
-        if not covariates and cluster is None and len(instruments) == 1:
+        if not covariates and len(instruments) == 1:
             return _lazy(lf, spec, missing)
         needed = list(dict.fromkeys([outcome, treatment, *instruments, *spec.covariates]))
         needed += [cluster] if cluster is not None and cluster not in needed else []
-        engine = f"{engine_name(lf)} (rows collected: covariates, clusters or several instruments)"
+        engine = f"{engine_name(lf)} (rows collected: covariates or several instruments)"
         return _in_memory(_collect(lf, needed), spec, missing, engine)
     return _in_memory(data, spec, missing, "in-memory")
 
@@ -222,21 +223,23 @@ def _in_memory(data: Any, spec: _Spec, missing: _frame.MissingPolicy, engine: st
     if binary:
         extra["arms"] = _arms(y, d, Z[:, 0])
         extra["complier_profile"] = _complier_profile(cols.X, cols.X_names, d, Z[:, 0])
-    ctx = _Context(cols.n_obs, cols.n_dropped, cl, engine, spec)
+    n_g = int(cl.max()) + 1 if cl is not None else 0
+    ctx = _Context(cols.n_obs, cols.n_dropped, cl, n_g, engine, spec)
     return _assemble(ctx, st, fit, binary, extra, Zt)
 
 
 def _lazy(lf: Any, spec: _Spec, missing: _frame.MissingPolicy) -> EstimateSet:
-    """One aggregation in the engine (one instrument, no covariates, no clusters)."""
+    """Aggregation in the engine (one instrument, no covariates; per-cluster sums if clustered)."""
     names = {"instrument": spec.instruments[0], "outcome": spec.outcome}
     names["treatment"] = spec.treatment
-    m = gram_moments(lf, missing=missing, **names)
+    m = gram_moments(lf, missing=missing, cluster=spec.cluster, **names)
     st, fit = stages_from_moments(m, spec.vce, names)
     binary = m.nonbinary["instrument"] == 0 and m.nonbinary["treatment"] == 0
     extra: dict[str, Any] = {}
     if binary:
         extra = {"arms": arms_from_moments(m), "complier_profile": {}}
-    ctx = _Context(m.n, m.n_dropped, None, engine_name(lf), spec)
+    n_g = 0 if m.S is None else m.S.shape[0]
+    ctx = _Context(m.n, m.n_dropped, None, n_g, engine_name(lf), spec)
     return _assemble(ctx, st, fit, binary, extra, None)
 
 
@@ -248,7 +251,8 @@ def _is01(x: np.ndarray) -> bool:
 class _Context:
     n_obs: int
     n_dropped: int
-    cl: np.ndarray | None  # cluster codes
+    cl: np.ndarray | None  # cluster codes (in-memory path)
+    n_clusters: int
     engine: str  # "in-memory" or the lazy engine that aggregated the data
     spec: _Spec
 
@@ -260,8 +264,7 @@ class _Context:
     @property
     def vce_text(self) -> str:
         if self.cluster is not None:
-            n_g = int(self.cl.max()) + 1 if self.cl is not None else 0
-            return f"cluster-robust (CR1, {n_g} clusters of {self.cluster!r})"
+            return f"cluster-robust (CR1, {self.n_clusters} clusters of {self.cluster!r})"
         return {"hc1": "robust (HC1)", "hc0": "robust (HC0)", "classical": "classical"}[self.vce]
 
     def params(self, binary: bool) -> dict[str, Any]:
