@@ -224,7 +224,7 @@ def _in_memory(data: Any, spec: _Spec, missing: _frame.MissingPolicy, engine: st
         extra["arms"] = _arms(y, d, Z[:, 0])
         extra["complier_profile"] = _complier_profile(cols.X, cols.X_names, d, Z[:, 0])
     n_g = int(cl.max()) + 1 if cl is not None else 0
-    ctx = _Context(cols.n_obs, cols.n_dropped, cl, n_g, engine, spec)
+    ctx = _Context.of(spec, cols.n_obs, cols.n_dropped, cl, n_g, engine)
     return _assemble(ctx, st, fit, binary, extra, Zt)
 
 
@@ -239,7 +239,7 @@ def _lazy(lf: Any, spec: _Spec, missing: _frame.MissingPolicy) -> EstimateSet:
     if binary:
         extra = {"arms": arms_from_moments(m), "complier_profile": {}}
     n_g = 0 if m.S is None else m.S.shape[0]
-    ctx = _Context(m.n, m.n_dropped, None, n_g, engine_name(lf), spec)
+    ctx = _Context.of(spec, m.n, m.n_dropped, None, n_g, engine_name(lf))
     return _assemble(ctx, st, fit, binary, extra, None)
 
 
@@ -248,18 +248,21 @@ def _is01(x: np.ndarray) -> bool:
 
 
 @dataclass(frozen=True)
-class _Context:
+class _Context(_Spec):
+    """The call's options plus what the data path found (sizes, clusters, engine)."""
+
     n_obs: int
     n_dropped: int
     cl: np.ndarray | None  # cluster codes (in-memory path)
     n_clusters: int
     engine: str  # "in-memory" or the lazy engine that aggregated the data
-    spec: _Spec
 
-    def __getattr__(self, name: str) -> Any:  # outcome, treatment, instruments, ... from spec
-        if name.startswith("__") or name == "spec":
-            raise AttributeError(name)
-        return getattr(self.spec, name)
+    @classmethod
+    def of(
+        cls, spec: _Spec, n_obs: int, n_dropped: int, cl: Any, n_g: int, engine: str
+    ) -> _Context:
+        return cls(**vars(spec), n_obs=n_obs, n_dropped=n_dropped, cl=cl, n_clusters=n_g,
+                   engine=engine)  # fmt: skip
 
     @property
     def vce_text(self) -> str:
