@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for n in args.sizes:
         df = _data(n, args.periods)
-        _truelift(df.head(1000))  # warm imports
+        for warm in (_truelift, _pyfixest, _linearmodels):  # imports, JIT compilation
+            warm(df.head(1000))
         t_tl, c_tl, v_tl = _truelift(df)
         print(
             f"n={n:,}: truelift {t_tl:.2f}s (cpu {c_tl:.2f}s)  coef {v_tl[0]:.8f}  se {v_tl[1]:.8f}"

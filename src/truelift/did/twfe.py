@@ -195,7 +195,9 @@ def _fe_count(groups: list[np.ndarray], cluster: np.ndarray, fe_dof: FeDof) -> i
     for g in groups:
         levels = int(g.max()) + 1
         nested = False
-        if fe_dof == "nested":
+        if fe_dof == "nested" and g is cluster:
+            nested = True  # clustering by this fixed effect itself
+        elif fe_dof == "nested":
             first = np.full(levels, -1)
             first[g] = cluster  # the last cluster seen per level
             nested = bool(np.all(first[g] == cluster))
