@@ -52,7 +52,8 @@ def _partial_out(W: np.ndarray, M: np.ndarray) -> np.ndarray:
     if W.shape[1] == 1:
         return M - M.mean(axis=0)
     WtW = W.T @ W
-    if not np.isfinite(np.linalg.cond(WtW)) or np.linalg.cond(WtW) > 1e14:
+    cond = np.linalg.cond(WtW)
+    if not np.isfinite(cond) or cond > 1e14:
         raise DataError(
             "the covariates are collinear (or one does not vary); remove redundant covariates."
         )
@@ -85,7 +86,8 @@ def _stages(
     n, k = Zt.shape
     kk = n_exog + k
     QZZ = Zt.T @ Zt
-    if np.linalg.cond(QZZ) > 1e14 or not np.isfinite(np.linalg.cond(QZZ)):
+    cond = np.linalg.cond(QZZ)
+    if not np.isfinite(cond) or cond > 1e14:
         raise DataError(
             "the instrument(s) do not vary once the covariates are accounted for (collinear with "
             "the covariates, or with each other); remove redundant instruments or covariates."
