@@ -40,9 +40,11 @@ def _rdrobust_args(data: dict, kw: dict) -> dict:
     if isinstance(bw, str):
         args["bwselect"] = bw
     else:
-        args["h"] = bw
+        args["h"] = list(bw) if isinstance(bw, tuple) else bw
         if "b" in kw:
-            args["b"] = kw["b"]
+            args["b"] = list(kw["b"]) if isinstance(kw["b"], tuple) else kw["b"]
+    if "masspoints" in kw:
+        args["masspoints"] = kw["masspoints"]
     if "treatment" in kw:
         args["fuzzy"] = data[kw["treatment"]]
     if "covariates" in kw:
