@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from truelift.propensity._logit import single_threaded_blas
 from truelift.result import Diagnostic, Verdict
 
 __all__ = ["auc_diagnostic", "balance_diagnostic", "balance_rows", "overlap_diagnostic"]
@@ -31,19 +32,19 @@ OVERLAP_BOUND = 0.01
 OVERLAP_SHARE = 0.01
 
 
-def _moments(B: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted means and variances of every column of ``B`` under each column of weights ``W``.
-
-    Works over row blocks (no n x k temporaries); returns two (k, m) arrays.
-    """
-    k, m = B.shape[1], W.shape[1]
+def _moments(B: np.ndarray, cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted means and variances of every column of ``B`` under each weight vector in
+    ``cols``; works over cache-sized row blocks (no n x k temporaries). Two (k, m) arrays."""
+    k, m = B.shape[1], len(cols)
     s1, s2 = np.zeros((k, m)), np.zeros((k, m))
-    step = 1 << 18
-    for a in range(0, B.shape[0], step):
-        Bb, Wb = B[a : a + step], W[a : a + step]
-        s1 += Bb.T @ Wb
-        s2 += (Bb * Bb).T @ Wb
-    tot = W.sum(axis=0)
+    step = 1 << 15
+    with single_threaded_blas():
+        for a in range(0, B.shape[0], step):
+            Bb = B[a : a + step]
+            Wb = np.stack([c[a : a + step] for c in cols], axis=1)
+            s1 += Bb.T @ Wb
+            s2 += (Bb * Bb).T @ Wb
+    tot = np.array([c.sum() for c in cols])
     mean = s1 / tot
     return mean, np.maximum(s2 / tot - mean * mean, 0.0)
 
@@ -53,7 +54,7 @@ def balance_rows(
 ) -> list[dict[str, Any]]:
     """One row per covariate level: means, SMD and variance ratio, raw and (if ``w``) adjusted."""
     cols = [t, 1.0 - t] + ([w * t, w * (1.0 - t)] if w is not None else [])
-    mean, var = _moments(B, np.column_stack(cols))
+    mean, var = _moments(B, cols)
     sd = np.sqrt((var[:, 0] + var[:, 1]) / 2)
     sd = np.where(sd > 0, sd, np.nan)
 
