@@ -373,6 +373,36 @@ def _benchmark_diagnostic(
     )
 
 
+def _outcome_e_value(
+    t: np.ndarray, y: np.ndarray, fit: tuple[float, float, float], outcome: str, treatment: str
+) -> EValue:
+    """E-value on the risk-difference scale for a binary outcome, else on the SMD scale."""
+    est, lo, hi = fit
+    base = float(y[t == 0].mean())
+    if bool(np.isin(y, (0.0, 1.0)).all()) and 0 < base < 1:
+        return e_value(est, lo, hi, scale="rd", baseline=base, outcome=outcome, treatment=treatment)
+    sd = float(y.std())
+    return e_value(est / sd, lo / sd, hi / sd, scale="smd", outcome=outcome, treatment=treatment)
+
+
+def _rv_diagnostic(
+    rv: float, rva: float, q: float, r2: float, treatment: str, outcome: str
+) -> Diagnostic:
+    return Diagnostic(
+        name="robustness value",
+        verdict="pass" if rva > 0 else "warn",
+        value=rv,
+        threshold="information (Cinelli & Hazlett 2020)",
+        message=(
+            f"An unobserved confounder would have to explain {rv:.1%} of the residual variance of "
+            f"both {treatment} and {outcome} to reduce the estimate by {q:.0%}, and {rva:.1%} to "
+            "make it statistically insignificant."
+        ),
+        consequence="none",
+        details={"rv_q": rv, "rv_q_alpha": rva, "partial_r2_treatment": r2},
+    )
+
+
 def sensitivity(
     data: Any,
     *,
@@ -414,33 +444,8 @@ def sensitivity(
     rv, rva = robustness_value(tstat, dof, q), robustness_value(tstat, dof, q, alpha)
     rows = _benchmarks(t, y, X, _groups(covs, cols.X_names), est, se, dof, kd, ky, conf_level)
     lo, hi, p = interval(est, se, conf_level, df=dof)
-    binary = bool(np.isin(y, (0.0, 1.0)).all())
-    base = float(y[t == 0].mean())
-    ev = (
-        e_value(est, lo, hi, scale="rd", baseline=base, outcome=outcome, treatment=treatment)
-        if binary and 0 < base < 1
-        else e_value(
-            est / y.std(),
-            lo / y.std(),
-            hi / y.std(),
-            scale="smd",
-            outcome=outcome,
-            treatment=treatment,
-        )
-    )
-    rv_diag = Diagnostic(
-        name="robustness value",
-        verdict="pass" if rva > 0 else "warn",
-        value=rv,
-        threshold="information (Cinelli & Hazlett 2020)",
-        message=(
-            f"An unobserved confounder would have to explain {rv:.1%} of the residual variance of "
-            f"both {treatment} and {outcome} to reduce the estimate by {q:.0%}, and {rva:.1%} to "
-            "make it statistically insignificant."
-        ),
-        consequence="none",
-        details={"rv_q": rv, "rv_q_alpha": rva, "partial_r2_treatment": partial_r2(tstat, dof)},
-    )
+    ev = _outcome_e_value(t, y, (est, lo, hi), outcome, treatment)
+    rv_diag = _rv_diagnostic(rv, rva, q, partial_r2(tstat, dof), treatment, outcome)
     ev_diag = Diagnostic(
         name="E-value",
         verdict="pass" if ev.ci > 1 else "warn",
