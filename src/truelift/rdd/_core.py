@@ -16,7 +16,7 @@ import numpy as np
 from truelift.errors import DataError
 from truelift.rdd._fit import RDFit, fit_rd
 from truelift.rdd.bandwidth import Side, n_distinct, select_bandwidths
-from truelift.rdd.bins import binned_means
+from truelift.rdd.bins import side_bins
 
 __all__ = ["RDSpec", "rd_arrays"]
 
@@ -49,18 +49,31 @@ def _pair(v: float | tuple[float, float]) -> tuple[float, float]:
     return float(v), float(v)
 
 
-def _sides(x, y, c, t, z, cl, scale_x=1.0, scale_y=1.0):  # type: ignore[no-untyped-def]
-    """Left (x < c) and right (x >= c) sides of sorted data (views unless rescaled)."""
-    cut = int(np.searchsorted(x, c, side="left"))
+def _sides(x, y, c, t, z, cl, xs=None):  # type: ignore[no-untyped-def]
+    """Left (x < c) and right (x >= c) sides.
+
+    Sorted data (``xs`` None): slices (views). Unsorted data: boolean selections, with the
+    matching pieces of the sorted copy ``xs``.
+    """
+    if xs is None:
+        cut = int(np.searchsorted(x, c, side="left"))
+        parts: list = [slice(0, cut), slice(cut, x.size)]
+        sorted_parts: list = [None, None]
+    else:
+        left = x < c
+        cut = int(np.searchsorted(xs, c, side="left"))
+        parts = [left, ~left]
+        sorted_parts = [xs[:cut], xs[cut:]]
     out = []
-    for part in (slice(0, cut), slice(cut, x.size)):
+    for part, xs_part in zip(parts, sorted_parts, strict=True):
         out.append(
             Side(
-                x=x[part] if scale_x == 1.0 else x[part] / scale_x,
-                y=y[part] if scale_y == 1.0 else y[part] / scale_y,
+                x=x[part],
+                y=y[part],
                 t=None if t is None else t[part],
                 z=None if z is None else z[part],
                 cl=None if cl is None else cl[part],
+                xs=xs_part,
             )
         )
     return out[0], out[1]
@@ -68,7 +81,7 @@ def _sides(x, y, c, t, z, cl, scale_x=1.0, scale_y=1.0):  # type: ignore[no-unty
 
 def _check_support(sl: Side, sr: Side, q: int) -> None:
     for name, s in (("left", sl), ("right", sr)):
-        m = n_distinct(s.x)
+        m = n_distinct(s.sorted_x)
         if m < q + 1:
             raise DataError(
                 f"Only {m} distinct running-variable value(s) on the {name} side of the cutoff; "
@@ -99,20 +112,30 @@ def rd_arrays(
     z: np.ndarray | None = None,
     cl: np.ndarray | None = None,
 ) -> tuple[RDFit, dict[str, object]]:
-    """Sharp or fuzzy RD of y on x at cutoff c (right minus left), with rdrobust's steps."""
-    order = np.argsort(x)  # order within ties does not matter to any step
-    x, y = x[order], y[order]
-    t = None if t is None else t[order]
-    z = _drop_collinear(None if z is None else z[order])
-    cl = None if cl is None else cl[order]
-    if not (x.min() < c < x.max()):
+    """Sharp or fuzzy RD of y on x at cutoff c (right minus left), with rdrobust's steps.
+
+    Only the nearest-neighbour variance needs the rows sorted by x; for HC0-HC3 and CR1 every
+    step works on kernel windows in any row order, so only a sorted copy of x is made.
+    """
+    z = _drop_collinear(z)
+    xs = None
+    if spec.vce == "nn":
+        order = np.argsort(x)  # order within ties does not matter to any step
+        x, y = x[order], y[order]
+        t = None if t is None else t[order]
+        z = None if z is None else z[order]
+        cl = None if cl is None else cl[order]
+        xs_all = x
+    else:
+        xs_all = xs = np.sort(x)
+    if not (xs_all[0] < c < xs_all[-1]):
         raise DataError(
             f"The cutoff {c:g} must lie strictly inside the range of the running variable "
-            f"[{x.min():g}, {x.max():g}]."
+            f"[{xs_all[0]:g}, {xs_all[-1]:g}]."
         )
-    sl, sr = _sides(x, y, c, t, z, cl)
+    sl, sr = _sides(x, y, c, t, z, cl, xs=xs)
     _check_support(sl, sr, spec.q)
-    m_l, m_r = n_distinct(sl.x), n_distinct(sr.x)
+    m_l, m_r = n_distinct(sl.sorted_x), n_distinct(sr.sorted_x)
     info: dict[str, object] = {"mass_points": False}
     bwcheck = None
     if spec.masspoints == "adjust" and (1 - m_l / sl.x.size >= 0.2 or 1 - m_r / sr.x.size >= 0.2):
@@ -121,10 +144,10 @@ def rd_arrays(
     if isinstance(spec.bandwidth, str):
         n = x.size
         if n < 20:
-            hh = max(abs(c - x.min()), abs(x.max() - c))
+            hh = max(abs(c - xs_all[0]), abs(xs_all[-1] - c))
             h, b = (hh, hh), (hh, hh)
         else:
-            h, b = _select(x, y, c, t, z, cl, spec, bwcheck, m_l + m_r)
+            h, b = _select(sl, sr, x, y, c, t, spec, bwcheck, m_l + m_r, xs_all)
     else:
         h = _pair(spec.bandwidth)
         b = h if spec.b is None else _pair(spec.b)
@@ -142,22 +165,32 @@ def rd_arrays(
         conf_level=spec.conf_level,
     )
     info["n_unique"] = (int(m_l), int(m_r))
-    info["bins"] = binned_means(x, y, c, is_sorted=True)
+    info["bins"] = side_bins(sl, sr, c)
     return fit, info
 
 
-def _select(x, y, c, t, z, cl, spec: RDSpec, bwcheck, n_unique):  # type: ignore[no-untyped-def]
-    x_sd = float(np.std(x, ddof=1))
+def _scaled(side: Side, x_sd: float, y_sd: float, keep_t: bool) -> Side:
+    return Side(
+        x=side.x / x_sd,
+        y=side.y / y_sd,
+        t=side.t if keep_t else None,
+        z=side.z,
+        cl=side.cl,
+        xs=None if side.xs is None else side.xs / x_sd,
+    )
+
+
+def _select(sl, sr, x, y, c, t, spec: RDSpec, bwcheck, n_unique, xs_all):  # type: ignore[no-untyped-def]
+    x_sd = float(np.std(xs_all, ddof=1))
     y_sd = float(np.std(y, ddof=1))
-    iqr = _quantile_type2(x, 0.75) - _quantile_type2(x, 0.25)
+    iqr = _quantile_type2(xs_all, 0.75) - _quantile_type2(xs_all, 0.25)
     pilot = min(1.0, (iqr / x_sd) / 1.349)
-    use_t = t
-    if t is not None and (np.var(t[x < c]) == 0 or np.var(t[x >= c]) == 0):
-        use_t = None  # perfect compliance on a side: sharp bandwidth, as rdrobust
-    bl, br = _sides(x, y, c, use_t, z, cl, x_sd, y_sd)
+    # perfect compliance on a side: sharp bandwidth, as rdrobust
+    keep_t = t is not None and np.var(sl.t) != 0 and np.var(sr.t) != 0
+    bl, br = _scaled(sl, x_sd, y_sd, keep_t), _scaled(sr, x_sd, y_sd, keep_t)
     n_cl = None
-    if cl is not None:
-        n_cl = int(np.unique(cl[x < c]).size + np.unique(cl[x >= c]).size)
+    if sl.cl is not None:
+        n_cl = int(np.unique(sl.cl).size + np.unique(sr.cl).size)
     assert isinstance(spec.bandwidth, str)  # internal invariant: only selectors reach here
     h_l, h_r, b_l, b_r = select_bandwidths(
         bl,

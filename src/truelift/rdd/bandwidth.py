@@ -34,13 +34,23 @@ _SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
 
 @dataclass(frozen=True)
 class Side:
-    """The observations on one side of the cutoff, sorted by the running variable."""
+    """The observations on one side of the cutoff.
+
+    Either sorted by the running variable (``xs`` is None; windows are slices), or in any order
+    with ``xs`` a sorted copy of ``x`` (windows are index arrays; ``xs`` answers the questions
+    about distinct values). Only the nearest-neighbour variance needs the sorted layout.
+    """
 
     x: np.ndarray
     y: np.ndarray
     t: np.ndarray | None = None
     z: np.ndarray | None = None
     cl: np.ndarray | None = None
+    xs: np.ndarray | None = None
+
+    @property
+    def sorted_x(self) -> np.ndarray:
+        return self.x if self.xs is None else self.xs
 
     def outcomes(self, mask: np.ndarray | slice = slice(None)) -> np.ndarray:
         if self.t is None and self.z is None:
@@ -55,20 +65,35 @@ class Side:
     def cluster(self, mask: np.ndarray | slice) -> np.ndarray | None:
         return None if self.cl is None else self.cl[mask]
 
-    def window(self, c: float, h: float, kernel: str) -> tuple[slice, np.ndarray]:
-        """The contiguous rows with positive kernel weight at bandwidth h, and their weights.
+    def window(self, c: float, h: float, kernel: str) -> tuple[slice | np.ndarray, np.ndarray]:
+        """The rows with positive kernel weight at bandwidth h, and their weights.
 
-        Rows are sorted, so the support |x - c| <= h is a slice found by binary search (with a
-        margin); the weights are then computed exactly as rdrobust does on that slice only.
+        Sorted rows: the support |x - c| <= h is a slice found by binary search (with a margin);
+        the weights are then computed exactly as rdrobust does on that slice only. Unsorted
+        rows: the same support from the sorted copy decides whether every row is inside (no
+        copy) or which rows are (an index array).
         """
+        sl, w = _sorted_window(self.sorted_x, c, h, kernel)
+        if self.xs is None:
+            return sl, w
+        if sl.stop - sl.start == self.x.size:
+            return slice(None), kweight(self.x, c, h, kernel)
         pad = h * (1 + 1e-9) + 1e-300
-        lo = int(np.searchsorted(self.x, c - pad, side="left"))
-        hi = int(np.searchsorted(self.x, c + pad, side="right"))
-        w = kweight(self.x[lo:hi], c, h, kernel)
-        pos = np.flatnonzero(w > 0)
-        if pos.size == 0:
-            return slice(lo, lo), w[:0]
-        return slice(lo + pos[0], lo + pos[-1] + 1), w[pos[0] : pos[-1] + 1]
+        idx = np.flatnonzero(np.abs(self.x - c) <= pad)
+        w = kweight(self.x[idx], c, h, kernel)
+        keep = w > 0
+        return idx[keep], w[keep]
+
+
+def _sorted_window(xs: np.ndarray, c: float, h: float, kernel: str) -> tuple[slice, np.ndarray]:
+    pad = h * (1 + 1e-9) + 1e-300
+    lo = int(np.searchsorted(xs, c - pad, side="left"))
+    hi = int(np.searchsorted(xs, c + pad, side="right"))
+    w = kweight(xs[lo:hi], c, h, kernel)
+    pos = np.flatnonzero(w > 0)
+    if pos.size == 0:
+        return slice(lo, lo), w[:0]
+    return slice(lo + pos[0], lo + pos[-1] + 1), w[pos[0] : pos[-1] + 1]
 
 
 def has_distinct(sorted_x: np.ndarray, k: int) -> bool:
@@ -135,7 +160,7 @@ def _combination(
 class _Fit:
     """A weighted polynomial fit of order o on one window, kept as power moments."""
 
-    ind: slice
+    ind: slice | np.ndarray
     u: np.ndarray
     ew: np.ndarray
     d: np.ndarray
@@ -147,9 +172,13 @@ class _Fit:
 
 
 def _local_fit(side: Side, o: int, h: float, opts: _Opts) -> _Fit | None:
+    if side.xs is not None:
+        sl, _ = _sorted_window(side.xs, opts.c, h, opts.kernel)
+        if not has_distinct(side.xs[sl], o + 1):
+            return None
     ind, ew = side.window(opts.c, h, opts.kernel)
     ex = side.x[ind]
-    if not has_distinct(ex, o + 1):
+    if side.xs is None and not has_distinct(ex, o + 1):
         return None
     u = ex - opts.c
     d = side.outcomes(ind)
@@ -179,6 +208,7 @@ def _variance(side: Side, fit: _Fit, s: np.ndarray, opts: _Opts, cache: dict) ->
         )
         return np.asarray(fit.inv_g @ meat(bw, res, s, side.cluster(fit.ind)) @ fit.inv_g)
     if opts.vce == "nn":
+        assert isinstance(fit.ind, slice)  # internal invariant: nn runs on sorted sides
         key = ("nn", fit.ind.start, fit.ind.stop)  # depends on the window only
         if key not in cache:
             cache[key] = nn_residuals(side.x[fit.ind], fit.d, opts.nnmatch)
@@ -291,8 +321,8 @@ def select_bandwidths(
     c_bw = min(c_bw, bw_max)
     bw_min_l = bw_min_r = 0.0
     if bwcheck is not None:
-        ul = _distinct(left.x)[::-1]
-        ur = _distinct(right.x)
+        ul = _distinct(left.sorted_x)[::-1]
+        ur = _distinct(right.sorted_x)
         bw_min_l = abs(ul - c)[min(bwcheck, ul.size) - 1] * (1 + _SQRT_EPS)
         bw_min_r = abs(ur - c)[min(bwcheck, ur.size) - 1] * (1 + _SQRT_EPS)
         c_bw = max(c_bw, bw_min_l, bw_min_r)

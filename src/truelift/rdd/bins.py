@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["binned_means"]
+__all__ = ["side_bins"]
 
 
 def _side_bins(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> dict[str, list[float]]:
@@ -35,13 +35,33 @@ def _side_bins(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> dict[str, 
     }
 
 
-def binned_means(x: np.ndarray, y: np.ndarray, c: float, is_sorted: bool = False) -> dict[str, Any]:
-    """Evenly spaced bins on each side of ``c`` with the mean outcome in each."""
-    if not is_sorted:
-        order = np.argsort(x)
-        x, y = x[order], y[order]
-    left = x < c
+def _unsorted_bins(xs: np.ndarray, ys: np.ndarray, lo: float, hi: float) -> dict[str, list[float]]:
+    """The same bins as :func:`_side_bins` for one side's rows in any order (bincount)."""
+    if xs.size == 0 or hi <= lo:
+        return {"x": [], "y": [], "n": []}
+    j = max(1, min(50, math.ceil(xs.size ** (1 / 3))))
+    edges = np.linspace(lo, hi, j + 1)
+    idx = np.searchsorted(edges[1:-1], xs, side="right")
+    n = np.bincount(idx, minlength=j)
+    s = np.bincount(idx, weights=ys, minlength=j)
+    ok = n > 0
+    centres = 0.5 * (edges[:-1] + edges[1:])
     return {
-        "left": _side_bins(x[left], y[left], float(x.min()), c),
-        "right": _side_bins(x[~left], y[~left], c, float(x.max())),
+        "x": centres[ok].tolist(),
+        "y": (s[ok] / n[ok]).tolist(),
+        "n": n[ok].astype(float).tolist(),
     }
+
+
+def side_bins(left: Any, right: Any, c: float) -> dict[str, Any]:
+    """Bins of the two sides of an RD (``Side`` objects, sorted or with a sorted copy)."""
+    out = {}
+    for name, side, lo, hi in (
+        ("left", left, float(left.sorted_x[0]), c),
+        ("right", right, c, float(right.sorted_x[-1])),
+    ):
+        if side.xs is None:
+            out[name] = _side_bins(side.x, side.y, lo, hi)
+        else:
+            out[name] = _unsorted_bins(side.x, side.y, lo, hi)
+    return out
