@@ -139,23 +139,50 @@ def is_balanced(groups: list[np.ndarray]) -> bool:
     return a.size == na * nb and bool(np.all(np.bincount(a * nb + b, minlength=na * nb) == 1))
 
 
+Layout = tuple[bool, tuple[int, int] | None]
+
+
+def panel_layout(groups: list[np.ndarray]) -> Layout:
+    """(one sweep is exact, (N, T) if the rows are a balanced panel sorted by unit then time)."""
+    if len(groups) == 2:
+        a, b = groups
+        na, nb = int(a.max()) + 1, int(b.max()) + 1
+        if a.size == na * nb:
+            A, B = a.reshape(na, nb), b.reshape(na, nb)
+            if (np.arange(na)[:, None] == A).all() and (np.arange(nb)[None, :] == B).all():
+                return True, (na, nb)
+    return is_balanced(groups), None
+
+
+def _demean_sorted(v: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    Y = v.reshape(shape)
+    out = Y - Y.mean(axis=1, keepdims=True)
+    out -= out.mean(axis=0, keepdims=True)
+    return out.ravel()
+
+
 def demean(
     M: np.ndarray,
     groups: list[np.ndarray],
     *,
     tol: float = 1e-10,
     maxiter: int = 10_000,
-    balanced: bool | None = None,
+    layout: Layout | None = None,
 ) -> np.ndarray:
     """Residuals of the columns of ``M`` on the fixed effects ``groups`` (integer codes).
 
     Alternating projections (Gaure 2013): subtract group means of each fixed effect in turn until
     no group mean exceeds ``tol`` times the column's scale. One sweep is exact for one fixed
-    effect and for a balanced two-way panel (``balanced``; detected when ``None``).
+    effect and for a balanced two-way panel; a balanced panel sorted by unit then time is
+    demeaned as an N x T matrix (row then column means). ``layout``: :func:`panel_layout`.
     """
-    one = is_balanced(groups) if balanced is None else balanced
-    counts = [np.maximum(np.bincount(g).astype(np.float64), 1.0) for g in groups]
+    one, shape = panel_layout(groups) if layout is None else layout
     arr = np.asarray(M, dtype=np.float64)
+    if shape is not None:
+        if arr.ndim == 1:
+            return _demean_sorted(arr, shape)
+        return np.column_stack([_demean_sorted(arr[:, j], shape) for j in range(arr.shape[1])])
+    counts = [np.maximum(np.bincount(g).astype(np.float64), 1.0) for g in groups]
     if arr.ndim == 1:
         return _demean_vec(arr.copy(), groups, counts, one, tol, maxiter)
     out = np.empty(arr.shape, order="F")
@@ -216,9 +243,9 @@ def fe_ols(
     fe_dof: FeDof = "full",
 ) -> FEFit:
     """OLS of ``y`` on ``X`` with the fixed effects ``groups`` absorbed; CR1 covariance."""
-    balanced = is_balanced(groups)
-    yt = demean(y, groups, balanced=balanced)
-    Xt = demean(X, groups, balanced=balanced)
+    layout = panel_layout(groups)
+    yt = demean(y, groups, layout=layout)
+    Xt = demean(X, groups, layout=layout)
     XtX = Xt.T @ Xt
     if Xt.shape[1] == 0 or np.linalg.matrix_rank(XtX) < Xt.shape[1]:
         raise IdentificationError(
@@ -269,7 +296,8 @@ def wild_cluster_bootstrap(
     """
     x = fit.Xt[:, 0]
     others = fit.Xt[:, 1:]
-    yt = demean(y, groups)
+    layout = panel_layout(groups)
+    yt = demean(y, groups, layout=layout)
     if others.shape[1]:  # partial the other regressors out (Frisch-Waugh-Lovell)
         proj = np.linalg.lstsq(others, np.column_stack([yt, x]), rcond=None)[0]
         yt = yt - others @ proj[:, 0]
@@ -289,7 +317,7 @@ def wild_cluster_bootstrap(
         vb = v[:, lo : lo + 64]
         W = vb[cluster]  # n x chunk cluster weights
         for src, out_s, out_c, xs_g in ((a, P, ca, xa_g), (b, Q, cb, xb_g)):
-            Mw = demean(W * src[:, None], groups)
+            Mw = demean(W * src[:, None], groups, layout=layout)
             if others.shape[1]:
                 Mw -= others @ np.linalg.lstsq(others, Mw, rcond=None)[0]
             c = (vb * xs_g[:, None]).sum(axis=0) / xx  # x'(v*src)/x'x
@@ -405,7 +433,8 @@ def did_2x2(
     (clustered CR1 with ``cluster``). With ``covariates`` it is the ``treated:post`` coefficient of
     the OLS ``outcome ~ treated + post + treated:post + covariates`` with HC1 or, with
     ``cluster``, CR1 standard errors (Stata convention, t(G-1) interval). Works on panels and on
-    repeated cross-sections.
+    repeated cross-sections; on a panel pass ``cluster=<unit column>`` (or a coarser group),
+    since a unit's pre and post rows are correlated and unclustered SEs would be too small.
     """
     cols = _frame.load(
         data,
