@@ -227,3 +227,29 @@ def test_policy_value_coverage_over_seeds():
     coverage = float(np.mean(hits))
     print(f"policy value coverage over {len(hits)} seeds: {coverage:.3f}")
     assert 0.93 <= coverage <= 0.97
+
+
+@pytest.mark.slow
+def test_blp_test_size_without_heterogeneity():
+    # Size study: 200 seeds of the hetero scenario with heterogeneous=False (constant effect
+    # +0.06, simulator truth), 3,000 users, T-learner proxy, known propensity. A valid 5 % test
+    # rejects in about 5 % of seeds; we accept 2-9 % (binomial sd at 200 seeds is 1.5 %).
+    small = HistGradientBoostingRegressor(max_iter=20, random_state=0)
+    rejections = []
+    for seed in range(200):
+        sim = truelift.simulate("hetero", n_users=3000, seed=5000 + seed, heterogeneous=False)
+        res = heterogeneity_test(
+            sim.data,
+            treatment="agent_mode",
+            outcome="task_completed",
+            covariates=COVS,
+            propensity=0.5,
+            learner="t",
+            model=small,
+            n_folds=2,
+            rng=seed,
+        )
+        rejections.append(res["BLP beta2"].p_value < 0.05)
+    size = float(np.mean(rejections))
+    print(f"BLP test size over {len(rejections)} seeds: {size:.3f}")
+    assert 0.02 <= size <= 0.09

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import HistGradientBoostingRegressor
 
 import truelift
 from tests.reference.make_uplift_reference import load_hillstrom, scores
@@ -128,3 +129,28 @@ def test_bad_options_raise_typed_errors():
         evaluate_uplift(d, treatment="t", outcome="y", score="s", convention="r")  # type: ignore[arg-type]
     with pytest.raises(truelift.DesignError, match="n_boot"):
         evaluate_uplift(d, treatment="t", outcome="y", score="s", n_boot=1)
+
+
+def test_aipw_adjustment_uses_doubly_robust_scores():
+    sim = truelift.simulate("hetero", n_users=4000, seed=8, randomized=False)
+    noise = np.random.default_rng(0).normal(size=4000)
+    d = sim.data.assign(score=sim.data["true_cate"], noise=noise)
+    covs = ["engagement_tier", "query_confidence"]
+    kw = dict(
+        treatment="agent_mode",
+        outcome="task_completed",
+        adjustment="aipw",
+        n_boot=20,
+        rng=0,
+        model=HistGradientBoostingRegressor(max_iter=20, random_state=0),
+    )
+    good = evaluate_uplift(d, score="score", covariates=covs, **kw)
+    assert good.params["adjustment"].startswith("aipw")
+    # simulator truth: the true CATE ranks users; a pure-noise score does not (beyond ~3 SE)
+    assert good["qini"].estimate > 0 and good["qini"].p_value < 0.05
+    bad = evaluate_uplift(d, score="noise", covariates=covs, **kw)
+    assert abs(bad["qini"].estimate) < 3 * bad["qini"].std_error
+    cm = evaluate_uplift(d, score="score", covariates=covs, convention="causalml", **kw)
+    assert cm["auuc"].estimate > 0.5  # causalml's AUUC: random = 0.5 for a positive effect
+    with pytest.raises(truelift.DesignError, match="covariates"):
+        evaluate_uplift(d, score="score", **kw)

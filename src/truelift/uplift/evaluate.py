@@ -55,7 +55,7 @@ __all__ = [
 
 Convention = Literal["sklift", "causalml"]
 CONVENTIONS: tuple[str, ...] = ("sklift", "causalml")
-Adjustment = Literal["auto", "none", "ipw"]
+Adjustment = Literal["auto", "none", "ipw", "aipw"]
 
 
 # ---- sklift convention ---------------------------------------------------------------------------
@@ -262,6 +262,7 @@ def evaluate_uplift(
     propensity: float | str | None = None,
     adjustment: Adjustment = "auto",
     convention: Convention = "sklift",
+    model: Any = None,
     n_boot: int = 200,
     conf_level: float = 0.95,
     missing: _frame.MissingPolicy = "raise",
@@ -277,8 +278,11 @@ def evaluate_uplift(
             propensity model (IPW adjustment).
         propensity: known assignment probability (float) or per-user propensity column.
         adjustment: ``"auto"`` (IPW when propensities vary or covariates are given, else none),
-            ``"none"`` (randomized holdout) or ``"ipw"``.
+            ``"none"`` (randomized holdout), ``"ipw"``, or ``"aipw"`` (cross-fitted doubly robust
+            scores Gamma_i replace the outcomes; the curve is sum of Gamma over the top k, and the
+            sklift normalisation uses Gamma's own ordering as the perfect curve).
         convention: ``"sklift"`` or ``"causalml"`` definitions of the curves (module docstring).
+        model: scikit-learn regressor of the AIPW outcome models (default gradient boosting).
         n_boot: bootstrap resamples for the standard errors. ``rng``: seed or Generator.
 
     Returns an :class:`EstimateSet` with ``"qini"`` (the headline) and ``"auuc"``; p-values test
@@ -286,7 +290,7 @@ def evaluate_uplift(
     of the overall effect for causalml's AUUC). ``details`` holds the curves for plotting.
     """
     check_option("convention", convention, CONVENTIONS)
-    check_option("adjustment", adjustment, ("auto", "none", "ipw"))
+    check_option("adjustment", adjustment, ("auto", "none", "ipw", "aipw"))
     if not isinstance(n_boot, int) or n_boot < 20:
         raise DesignError(f"n_boot must be an integer >= 20; got {n_boot!r}.")
     role = {"propensity": propensity} if isinstance(propensity, str) else {}
@@ -299,6 +303,18 @@ def evaluate_uplift(
     )
     gen = as_rng(rng)
     y, t, s = cols["outcome"], cols["treatment"], cols["score"]
+    params = {
+        "design": "uplift",
+        "analysis": "evaluation",
+        "treatment": treatment,
+        "outcome": outcome,
+        "score": score,
+        "convention": convention,
+        "adjustment": "",
+        "n_boot": n_boot,
+    }
+    if adjustment == "aipw":
+        return _evaluate_aipw(cols, propensity, model, params, gen, conf_level)
     w, how, e = _ipw_weights(cols, propensity, gen)
     if adjustment == "ipw" and w is None:
         if e is None:
@@ -316,17 +332,67 @@ def evaluate_uplift(
         "qini": _as_xy(q_curve, weights, s),
         "uplift": _as_xy(u_curve, weights, s),
     }
-    params = {
-        "design": "uplift",
-        "analysis": "evaluation",
-        "treatment": treatment,
-        "outcome": outcome,
-        "score": score,
-        "convention": convention,
-        "adjustment": how,
-        "n_boot": n_boot,
-    }
+    params["adjustment"] = how
     return _evaluation_result(cols, (qini, auuc), boot, curves, params, e, conf_level)
+
+
+def _gain_coefficients(
+    gamma: np.ndarray, s: np.ndarray, convention: str
+) -> tuple[tuple[float, float], np.ndarray, np.ndarray]:
+    """AIPW gain curve sum_{top k} Gamma_i and its (Qini, AUUC) in either convention.
+
+    Under AIPW the Qini and uplift curves coincide (both estimate the incremental outcomes from
+    treating the top k). sklift normalisation: the perfect curve sorts by Gamma itself (the
+    analogue of scikit-uplift's sort by the realised outcome pattern); random line to the end.
+    """
+    order = np.argsort(-s, kind="stable")
+    g = gamma[order]
+    if convention == "causalml":
+        v = np.r_[0.0, np.cumsum(g)]
+        norm = v / np.abs(v[-1])
+        mean = float(norm.mean())
+        return (
+            (mean - float(np.linspace(0, norm[-1], norm.size).mean()), mean),
+            np.arange(v.size, dtype=float),
+            v,
+        )
+    idx = np.r_[np.flatnonzero(np.diff(s[order])), s.size - 1]
+    x, v = _prepend_origin((idx + 1).astype(float), np.cumsum(g)[idx])
+    xp, vp = _prepend_origin(np.arange(1, g.size + 1, dtype=float), np.cumsum(np.sort(gamma)[::-1]))
+    base = np.trapezoid([0.0, vp[-1]], [0.0, xp[-1]])
+    coef = float((np.trapezoid(v, x) - base) / (np.trapezoid(vp, xp) - base))
+    return (coef, coef), x, v
+
+
+def _evaluate_aipw(
+    cols: _frame.Columns,
+    propensity: float | str | None,
+    model: Any,
+    params: dict[str, Any],
+    gen: np.random.Generator,
+    conf_level: float,
+) -> EstimateSet:
+    from truelift.uplift.learners import MetaLearner
+
+    if cols.X.shape[1] == 0:
+        raise DesignError("adjustment='aipw' needs covariates= for the outcome models.")
+    t, y, s = cols["treatment"], cols["outcome"], cols["score"]
+    known = known_propensity(cols, propensity)
+    ml = MetaLearner("t", model, random_state=int(gen.integers(0, 2**31 - 1)))
+    ml.fit(cols.X, t, y, propensity=known)
+    g1, g0 = ml.nuisance_.aipw_scores(t, y)
+    gamma = g1 - g0
+    conv = params["convention"]
+    values, x, v = _gain_coefficients(gamma, s, conv)
+    boot = np.empty((params["n_boot"], 2))
+    for b in range(params["n_boot"]):
+        idx = gen.integers(0, s.size, size=s.size)
+        boot[b] = _gain_coefficients(gamma[idx], s[idx], conv)[0]
+    params["adjustment"] = "aipw (cross-fitted outcome models" + (
+        ", known propensity)" if known is not None else ", cross-fitted logistic propensity)"
+    )
+    curves = {"qini": (x, v), "uplift": (x, v)}
+    return _evaluation_result(cols, values, boot, curves, params, ml.nuisance_.e, conf_level)
 
 
 def _as_xy(curve: Any, w: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -347,14 +413,19 @@ def _evaluation_result(
     conv = params["convention"]
     gain_sign = float(np.sign(curves["uplift"][1][-1])) or 1.0
     nulls = (0.0, 0.0 if conv == "sklift" else 0.5 * gain_sign)
-    names = (
+    pre = "the AIPW analogue of " if params["adjustment"].startswith("aipw") else ""
+    names: list[tuple[str, str, str]] = [
         (
             "qini",
             "Qini coefficient",
-            "sklift qini_auc_score" if conv == "sklift" else "causalml qini_score",
+            pre + ("sklift qini_auc_score" if conv == "sklift" else "causalml qini_score"),
         ),
-        ("auuc", "AUUC", "sklift uplift_auc_score" if conv == "sklift" else "causalml auuc_score"),
-    )
+        (
+            "auuc",
+            "AUUC",
+            pre + ("sklift uplift_auc_score" if conv == "sklift" else "causalml auuc_score"),
+        ),
+    ]
     n_ok = int(np.isfinite(boot[:, 0]).sum())
     inference = (
         f"bootstrap over users ({n_ok} resamples), normal interval; the normalised curve areas "
@@ -414,7 +485,7 @@ def _assignment_diagnostic(how: str, e: np.ndarray | None) -> Diagnostic:
             "chose the feature, pass covariates= (or propensity=) for IPW-adjusted curves.",
             consequence="none",
         )
-    if how.startswith("ipw") and e is not None:
+    if how.startswith(("ipw", "aipw")) and e is not None:
         extreme = float(np.mean((e < 0.02) | (e > 0.98)))
         return Diagnostic(
             "assignment",
