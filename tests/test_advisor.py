@@ -65,15 +65,20 @@ def test_bad_facts_raise_typed_errors():
 
 
 def test_detect_threshold_on_saas(saas):
-    found = detect_design(saas.data, treatment="routed_to_premium",
-                          scores=["session_minutes", "query_confidence"])
+    found = detect_design(
+        saas.data, treatment="routed_to_premium", scores=["session_minutes", "query_confidence"]
+    )
     assert found.facts.threshold and "0.85" in found.evidence[0]
     assert found.recommend().design == "rdd"
 
 
 def test_detect_opt_in_on_saas(saas):
-    found = detect_design(saas.data, treatment="opt_in_agent_mode", scores=["query_confidence"],
-                          covariates=["engagement_tier"])
+    found = detect_design(
+        saas.data,
+        treatment="opt_in_agent_mode",
+        scores=["query_confidence"],
+        covariates=["engagement_tier"],
+    )
     assert found.facts.opt_in and found.recommend().design == "propensity"
 
 

@@ -17,6 +17,7 @@ Rosenbaum (2002) bounds of the matched ATT pairs are attached as a sensitivity d
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 import numpy as np
@@ -163,6 +164,9 @@ def _estimate(
         var = (((y1 - y0 - tau) ** 2)[focal].sum() + ((K**2 - q) * s2)[ctrl].sum()) / nf**2
         w = focal + K * ctrl
     return {
+        "y0_mean": float(np.mean(y0[focal])),
+        "y_sd": float(np.std(y)),
+        "binary": bool(np.isin(y, (0.0, 1.0)).all()),
         "tau": tau,
         "se": float(np.sqrt(max(var, 0.0))),
         "w": w,
@@ -271,7 +275,16 @@ def match(
         from truelift.sensitivity import rosenbaum_diagnostic
 
         diags.append(rosenbaum_diagnostic(r["pair_diff"], 1 - conf_level))
-    return _result(design, score, r, rows, diags, (lo, hi, p), conf_level, locals())
+    result = _result(design, score, r, rows, diags, (lo, hi, p), conf_level, locals())
+    from truelift.sensitivity import e_value_diagnostic
+
+    base = r["y0_mean"]
+    ev = (
+        e_value_diagnostic(result, baseline=base)
+        if r["binary"] and 0 < base < 1
+        else e_value_diagnostic(result, sd=r["y_sd"] or 1.0)
+    )
+    return dataclasses.replace(result, diagnostics=(*result.diagnostics, ev))
 
 
 def _result(

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -38,6 +39,7 @@ from truelift.propensity.diagnostics import (
     overlap_histogram,
 )
 from truelift.result import Diagnostic, Estimate
+from truelift.sensitivity import e_value_diagnostic
 
 __all__ = ["aipw", "ipw"]
 
@@ -237,7 +239,7 @@ def _assemble(
     where = (
         "" if bounds is None else f", on units with propensity in [{bounds[0]:g}, {bounds[1]:g}]"
     )
-    return Estimate(
+    result = Estimate(
         estimate=est,
         std_error=se,
         ci_low=lo,
@@ -263,6 +265,17 @@ def _assemble(
         + ", normal interval",
         details=_details(score, design, w, rows),
     )
+    return replace(result, diagnostics=(*diags, _e_value(result, design, w)))
+
+
+def _e_value(result: Estimate, design: Design, w: np.ndarray) -> Diagnostic:
+    """E-value of the estimate and its interval, in words (VanderWeele & Ding 2017)."""
+    y, t = _outcome_of(design), design.t
+    w0 = w * (1 - t)
+    base = float(w0 @ y / w0.sum())
+    if np.isin(y, (0.0, 1.0)).all() and 0 < base < 1:
+        return e_value_diagnostic(result, baseline=base)
+    return e_value_diagnostic(result, sd=float(y.std()) or 1.0)
 
 
 def _rng(rng: int | np.random.Generator | None) -> np.random.Generator:

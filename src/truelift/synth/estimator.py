@@ -117,8 +117,9 @@ def _inference(
     """Standard error, p-value (None: from the normal), description and plot details."""
     if kind is None:
         return float("nan"), float("nan"), "none requested", {}
+    lam = fit.extra.get("ridge_lambda", ridge)  # placebos reuse the treated fit's ridge penalty
     if kind == "placebo":
-        pl = placebo_space(method, panel.Y0, fit, ridge=ridge, predictors=pred, filter=flt)
+        pl = placebo_space(method, panel.Y0, fit, ridge=lam, predictors=pred, filter=flt)
         keep = np.flatnonzero(pl.kept)[:100]
         det = {
             "placebo_effects": pl.effects.tolist(),
@@ -160,7 +161,6 @@ def _inference(
                 v=fit.extra["v"],
             )
 
-    lam = fit.extra.get("ridge_lambda", ridge)
     se, loo, name = jackknife(method, panel.Y0, panel.Y1, fit, ridge=lam, refit=refit)
     det = {"leave_one_out": loo.tolist()} if loo.size else {}
     return se, None, f"{name}, normal interval", det
