@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-OUT ?= truelift-report.html
+OUT ?= truelift-report
 
 .PHONY: demo test lint typecheck pytest coverage-study bench clean
 
@@ -31,8 +31,12 @@ test: lint typecheck pytest
 coverage-study: $(STAMP)
 	$(PY) -m pytest -m slow -q -s
 
-bench: $(STAMP)
+$(VENV)/.bench-installed: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(OUT)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(OUT) test-artifacts

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from truelift.advisor import Recommendation, RolloutFacts, detect_design, recommend
+from truelift.analysis import Analysis, analyze
+from truelift.did import bacon, did, did_2x2, event_study, twfe
 from truelift.errors import (
     ColumnNotFoundError,
     ConvergenceError,
@@ -21,9 +24,34 @@ from truelift.errors import (
     TrueliftError,
     TrueliftWarning,
 )
+from truelift.experiment import (
+    ab_test,
+    peeking_simulation,
+    power,
+    sample_ratio_mismatch,
+    sequential_test,
+    switchback,
+)
+from truelift.iv import iv
 from truelift.naive import naive_difference
+from truelift.propensity import aipw, ipw, match, propensity_score
+from truelift.rdd import density_test, rdd
+from truelift.report.analysis import write_report
 from truelift.result import Diagnostic, Estimate, EstimateSet
+from truelift.sensitivity import e_value, robustness_value, rosenbaum_bounds, sensitivity
 from truelift.simulate import Simulation, simulate
+from truelift.synth import synth
+from truelift.uplift import (
+    auuc_score,
+    evaluate_uplift,
+    fit_uplift,
+    heterogeneity_test,
+    policy_value,
+    qini_coefficient,
+    qini_curve,
+    targeting_rule,
+    uplift_curve,
+)
 
 try:
     __version__ = version("truelift")
@@ -31,6 +59,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Analysis",
     "ColumnNotFoundError",
     "ConvergenceError",
     "DataError",
@@ -42,11 +71,49 @@ __all__ = [
     "IdentificationError",
     "MissingDataWarning",
     "MissingValueError",
+    "Recommendation",
+    "RolloutFacts",
     "SeparationError",
     "Simulation",
     "TrueliftError",
     "TrueliftWarning",
     "__version__",
+    "ab_test",
+    "aipw",
+    "analyze",
+    "auuc_score",
+    "bacon",
+    "density_test",
+    "detect_design",
+    "did",
+    "did_2x2",
+    "e_value",
+    "evaluate_uplift",
+    "event_study",
+    "fit_uplift",
+    "heterogeneity_test",
+    "ipw",
+    "iv",
+    "match",
     "naive_difference",
+    "peeking_simulation",
+    "policy_value",
+    "power",
+    "propensity_score",
+    "qini_coefficient",
+    "qini_curve",
+    "rdd",
+    "recommend",
+    "robustness_value",
+    "rosenbaum_bounds",
+    "sample_ratio_mismatch",
+    "sensitivity",
+    "sequential_test",
     "simulate",
+    "switchback",
+    "synth",
+    "targeting_rule",
+    "twfe",
+    "uplift_curve",
+    "write_report",
 ]

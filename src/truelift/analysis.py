@@ -31,7 +31,7 @@ DESIGNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "propensity": ("truelift.propensity", "aipw", ("ipw", "match")),
     "rdd": ("truelift.rdd", "rdd", ()),
     "synth": ("truelift.synth", "synth", ()),
-    "uplift": ("truelift.uplift", "blp_test", ()),
+    "uplift": ("truelift.uplift", "heterogeneity_test", ("policy_value",)),
 }
 _ALIASES = {"treatment": ("variant",), "variant": ("treatment",)}
 
@@ -182,21 +182,30 @@ def _fit_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> dict[str, 
     return out
 
 
-def _sensitivity(design: str, result: Estimate | EstimateSet) -> Any:
-    """Sensitivity to unobserved confounding for observational designs (if available)."""
-    if design not in ("propensity",) or not isinstance(result, Estimate):
+def _sensitivity(
+    design: str, result: Estimate | EstimateSet, data: Any, kwargs: Mapping[str, Any]
+) -> Estimate | None:
+    """Sensitivity to unobserved confounding where the design rests on "no unobserved confounder".
+
+    Propensity designs get the Cinelli–Hazlett robustness values and E-value of the adjusted
+    regression on the same covariates (``truelift.sensitivity.sensitivity``). The other designs
+    carry their sensitivity analyses as diagnostics (pre-trend bounds, bandwidth and donut
+    checks, placebos, weak-instrument-robust sets), so nothing is added here.
+    """
+    if design != "propensity" or not isinstance(result, Estimate):
         return None
-    try:
-        module = importlib.import_module("truelift.sensitivity")
-    except ImportError:
+    from truelift.sensitivity import sensitivity
+
+    covs = kwargs.get("covariates")
+    if not covs or not isinstance(kwargs.get("treatment"), str):
         return None
-    fn = getattr(module, "sensitivity", None) or getattr(module, "evalue", None)
-    if fn is None:
-        return None
-    try:
-        return fn(result)
-    except (TrueliftError, TypeError):
-        return None
+    return sensitivity(
+        data,
+        treatment=kwargs["treatment"],
+        outcome=kwargs["outcome"],
+        covariates=covs,
+        missing=kwargs.get("missing", "raise"),
+    )
 
 
 def analyze(
@@ -261,7 +270,7 @@ def analyze(
         result,
         recommendation=rec,
         naive=naive,
-        sensitivity=_sensitivity(design, result),
+        sensitivity=_sensitivity(design, result, data, kwargs),
         truth=truth,
         params=dict(kwargs),
     )

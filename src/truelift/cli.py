@@ -69,15 +69,54 @@ def scenarios() -> None:
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("truelift-report.html"), "--out", help="HTML file to write."),
+    out: Path = typer.Option(
+        Path("truelift-report"),
+        "--out",
+        help="Report folder (index.html, index.md, index.json) or an .html file.",
+    ),
     seed: int = typer.Option(42, help="Random seed."),
-    n_users: int = typer.Option(50_000, "--n-users", help="Number of simulated users."),
+    n_users: int = typer.Option(
+        50_000, "--n-users", help="Users in the naive-comparison table (saas scenario)."
+    ),
 ) -> None:
-    """Simulate the AI-product table, analyse it and write a self-contained HTML report."""
-    from truelift.report.demo import build_demo
+    """Simulate every scenario, pick and run each design, compare with the truth, write a report."""
+    import json
 
-    path = build_demo(out, n_users=n_users, seed=seed)
-    console.print(f"wrote report to {path}")
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from truelift.report.demo import build_demo, demo_steps
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=demo_steps())
+
+        def step(label: str) -> None:
+            bar.update(task, advance=1, description=label[:48])
+
+        path = build_demo(out, n_users=n_users, seed=seed, progress=step)
+    table = Table(title="truelift demo: design answer vs truth")
+    for col in ("question", "design", "status", "answer", "truth"):
+        table.add_column(col)
+    for a in json.loads(path.with_suffix(".json").read_text(encoding="utf-8")):
+        head, truth = a["headline"], a["truth"]
+        table.add_row(
+            a["question"].split(" (")[0],
+            a["design"],
+            a["status"],
+            "—" if head is None else f"{head:+.4f}",
+            "—" if truth is None else f"{truth:+.4f}",
+        )
+    console.print(table)
+    console.print(
+        f"wrote report to {path} (+ {path.with_suffix('.md').name}, {path.with_suffix('.json').name})"
+    )
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -149,24 +188,78 @@ def recommend(
     drivers_observed: bool = typer.Option(False, help="What drives opt-in is observed."),
     who_benefits: bool = typer.Option(False, help="The question is who benefits."),
 ) -> None:
-    """Recommend a design from how the feature was rolled out."""
+    """Recommend a design from how the feature was rolled out.
+
+    With no flags in an interactive terminal, asks the questions instead.
+    """
+    import sys
+
     from truelift.advisor import recommend as rec
 
-    answer = rec(
-        randomized=randomized,
-        randomization_unit=unit,
-        voluntary_use=voluntary,
-        waves=waves,
-        never_treated_group=not no_never_treated,
-        threshold=threshold,
-        single_treated_unit=single_unit,
-        donor_pool=donors,
-        pre_period=not no_pre_period,
-        opt_in=opt_in,
-        selection_drivers_observed=drivers_observed,
-        question="who_benefits" if who_benefits else "effect",
-    )
+    facts: dict[str, Any] = {
+        "randomized": randomized,
+        "randomization_unit": unit,
+        "voluntary_use": voluntary,
+        "waves": waves,
+        "never_treated_group": not no_never_treated,
+        "threshold": threshold,
+        "single_treated_unit": single_unit,
+        "donor_pool": donors,
+        "pre_period": not no_pre_period,
+        "opt_in": opt_in,
+        "selection_drivers_observed": drivers_observed,
+        "question": "who_benefits" if who_benefits else "effect",
+    }
+    flags_given = any(
+        (randomized, unit, voluntary, waves, no_never_treated, threshold, single_unit, donors)
+    ) or any((no_pre_period, opt_in, drivers_observed, who_benefits))
+    if not flags_given and sys.stdin.isatty():
+        facts = _ask()
+    answer = rec(**facts)
     console.print(answer.summary("text"), highlight=False, markup=False)
+
+
+def _ask() -> dict[str, Any]:
+    """The advisor's questions, asked in the terminal (only the ones that matter)."""
+    ask = typer.confirm
+    facts: dict[str, Any] = {
+        "question": "who_benefits"
+        if ask("Is the question who benefits (rather than the average effect)?", default=False)
+        else "effect"
+    }
+    facts["randomized"] = ask("Was access to the feature randomized?", default=False)
+    if facts["randomized"]:
+        facts["randomization_unit"] = typer.prompt(
+            "Randomized by user, workspace or time_slot?", default="user"
+        )
+        facts["voluntary_use"] = ask(
+            "Could people with access choose not to use it?", default=False
+        )
+        return facts
+    facts["threshold"] = ask("Did a score threshold decide who got it?", default=False)
+    if facts["threshold"]:
+        return facts
+    facts["waves"] = ask(
+        "Did it ship in waves (cohorts switching on at different times)?", default=False
+    )
+    if facts["waves"]:
+        facts["never_treated_group"] = ask("Is there a group that never got it?", default=True)
+        facts["pre_period"] = ask("Do you have data from before the first wave?", default=True)
+        return facts
+    facts["single_treated_unit"] = ask(
+        "Was it launched to one product/region/platform all at once, with no holdout?",
+        default=False,
+    )
+    if facts["single_treated_unit"]:
+        facts["donor_pool"] = ask("Are comparable untreated units observed?", default=False)
+        facts["pre_period"] = ask("Do you have data from before the launch?", default=True)
+        return facts
+    facts["opt_in"] = ask("Did users choose to turn it on (opt-in)?", default=False)
+    if facts["opt_in"]:
+        facts["selection_drivers_observed"] = ask(
+            "Do you observe what drives the choice (usage, tier, tenure...)?", default=False
+        )
+    return facts
 
 
 def main() -> None:

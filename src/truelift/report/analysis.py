@@ -15,7 +15,7 @@ from typing import Any
 
 from truelift.analysis import Analysis
 from truelift.errors import DataError
-from truelift.report.html import HtmlReport
+from truelift.report.html import HtmlReport, atomic_write_text
 
 __all__ = ["add_analysis", "write_report"]
 
@@ -101,13 +101,12 @@ def write_report(
         for a in analyses:
             add_analysis(report, a)
         return report.write(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".md":
         text = f"# {title}\n\n" + "\n\n---\n\n".join(a.summary("markdown") for a in analyses)
-        out.write_text(text, encoding="utf-8")
+        atomic_write_text(out, text)
     elif suffix == ".json":
-        out.write_text(
-            json.dumps([a.to_dict() for a in analyses], indent=2, allow_nan=False), encoding="utf-8"
+        atomic_write_text(
+            out, json.dumps([a.to_dict() for a in analyses], indent=2, allow_nan=False)
         )
     else:
         raise DataError(

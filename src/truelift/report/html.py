@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import html
 import io
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +19,7 @@ from matplotlib.figure import Figure
 
 import truelift
 
-__all__ = ["HtmlReport", "figure_to_svg"]
+__all__ = ["HtmlReport", "atomic_write_text", "figure_to_svg"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:980px;margin:2em auto;
@@ -31,6 +33,25 @@ padding:.5em .8em}.status-withheld .status-note{background:#ffebe9;border-left-c
 .callout{background:#eef6ff;border-left:4px solid #1f5fa8;padding:.6em 1em;margin:1em 0}
 .meta{color:#666;font-size:.85em}figure{margin:1em 0}svg{max-width:100%;height:auto}
 """
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same folder, then a rename.
+
+    A reader never sees a half-written report, and a failure leaves the old file in place.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
 
 
 def figure_to_svg(fig: Figure) -> str:
@@ -89,7 +110,4 @@ class HtmlReport:
         )
 
     def write(self, path: str | Path) -> Path:
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(self.render(), encoding="utf-8")
-        return out
+        return atomic_write_text(path, self.render())
