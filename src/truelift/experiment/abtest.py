@@ -28,11 +28,20 @@ from typing import Any, Literal
 
 import narwhals.stable.v1 as nw
 import numpy as np
-from scipy import stats
 
 from truelift import _frame
+from truelift.engines import lazy_frame
 from truelift.errors import DataError, DesignError
 from truelift.experiment import _moments as mo
+from truelift.experiment._engine import lazy_stats
+from truelift.experiment._stats import (
+    Metric,
+    SufficientStats,
+    cluster_stats,
+    mixed_clusters_error,
+    row_comps,
+)
+from truelift.experiment._tails import heavy_tail_check, tail_stats
 from truelift.experiment.srm import srm_check
 from truelift.inference import adjust_pvalues, interval
 from truelift.result import Diagnostic, Estimate, EstimateSet
@@ -41,9 +50,6 @@ __all__ = ["ab_test", "arm_order"]
 
 Correction = Literal["holm", "bh"]
 AdjustmentOpt = Literal["lin", "cuped"]
-_HEAVY_KURTOSIS = 20.0
-_WINSOR_Q = 0.99
-_KURTOSIS_SAMPLE = 200_000
 
 
 def arm_order(levels: np.ndarray, control: Any) -> list[int]:
@@ -76,28 +82,21 @@ def arm_order(levels: np.ndarray, control: Any) -> list[int]:
     return [ci] + [i for i in range(len(labels)) if i != ci]
 
 
-@dataclass(frozen=True)
-class _Metric:
-    label: str
-    kind: Literal["mean", "ratio"]
-    columns: tuple[str, ...]  # roles in the loaded Columns
-
-
 def _is_ratio_pair(x: Any) -> bool:
     return isinstance(x, (tuple, list)) and len(x) == 2 and all(isinstance(v, str) for v in x)
 
 
-def _metrics(outcome: Any, ratio: Any) -> tuple[list[_Metric], dict[str, str]]:
+def _metrics(outcome: Any, ratio: Any) -> tuple[list[Metric], dict[str, str]]:
     outcomes = [outcome] if isinstance(outcome, str) else list(outcome or [])
     ratios = [ratio] if _is_ratio_pair(ratio) else list(ratio or [])
     if not outcomes and not ratios:
         raise DesignError("give at least one metric: outcome='col' and/or ratio=('num', 'den').")
-    metrics: list[_Metric] = []
+    metrics: list[Metric] = []
     numeric: dict[str, str] = {}
     for i, name in enumerate(outcomes):
         role = "outcome" if i == 0 else f"outcome {i + 1}"
         numeric[role] = name
-        metrics.append(_Metric(str(name), "mean", (role,)))
+        metrics.append(Metric(str(name), "mean", (role,)))
     for i, pair in enumerate(ratios):
         if not _is_ratio_pair(pair):
             raise DesignError(
@@ -108,7 +107,7 @@ def _metrics(outcome: Any, ratio: Any) -> tuple[list[_Metric], dict[str, str]]:
             f"denominator {i + 1}" if i else ("denominator"),
         )
         numeric[rn], numeric[rd] = pair
-        metrics.append(_Metric(f"{pair[0]} / {pair[1]}", "ratio", (rn, rd)))
+        metrics.append(Metric(f"{pair[0]} / {pair[1]}", "ratio", (rn, rd)))
     labels = [m.label for m in metrics]
     if len(set(labels)) != len(labels):
         raise DesignError(f"metrics are listed twice: {labels}.")
@@ -133,19 +132,7 @@ def _winsorized(y: np.ndarray, q: float) -> np.ndarray:
     return np.minimum(y, cap)
 
 
-@dataclass(frozen=True)
-class _Units:
-    """Analysis units (rows, or clusters) with arm codes, components and covariates."""
-
-    arm: np.ndarray
-    C: np.ndarray
-    X: np.ndarray
-    comps: list[list[int]]
-    n_units: np.ndarray  # randomized units per arm (rows or clusters)
-    n_rows: np.ndarray  # rows per arm
-
-
-def _components(cols: _frame.Columns, metrics: list[_Metric], winsor: float | None) -> np.ndarray:
+def _components(cols: _frame.Columns, metrics: list[Metric], winsor: float | None) -> np.ndarray:
     roles = [(j, role) for m in metrics for j, role in enumerate(m.columns)]
     C = np.empty((cols.n_obs, len(roles)), order="F")  # column-major: contiguous columns
     for i, (j, role) in enumerate(roles):
@@ -156,50 +143,42 @@ def _components(cols: _frame.Columns, metrics: list[_Metric], winsor: float | No
     return C
 
 
-def _row_comps(metrics: list[_Metric]) -> list[list[int]]:
-    comps, pos = [], 0
-    for m in metrics:
-        comps.append(list(range(pos, pos + len(m.columns))))
-        pos += len(m.columns)
-    return comps
-
-
-def _units(
-    cols: _frame.Columns, metrics: list[_Metric], code: np.ndarray, winsor: float | None
-) -> _Units:
-    A = int(code.max()) + 1
+def _memory_stats(
+    cols: _frame.Columns, metrics: list[Metric], winsor: float | None
+) -> SufficientStats:
+    """The kernel's sufficient statistics from in-memory rows (arms in level order)."""
+    levels = cols.levels["variant"]
+    L, code = levels.size, cols["variant"]
     C, X = _components(cols, metrics, winsor), np.asfortranarray(cols.X)
-    n_rows = np.bincount(code, minlength=A)
-    comps = _row_comps(metrics)
+    n_rows = np.bincount(code, minlength=L)
+    common: dict[str, Any] = {
+        "levels": levels,
+        "X_names": cols.X_names,
+        "n_dropped": cols.n_dropped,
+    }
     if "cluster" not in cols:
-        return _Units(code, C, X, comps, n_rows, n_rows)
+        tails = tuple(
+            tail_stats(cols[m.columns[0]], code, L) if m.kind == "mean" else None for m in metrics
+        )
+        mom = mo.arm_moments(code, L, C, X)
+        return SufficientStats(mom, row_comps(metrics), n_rows, n_rows, tails=tails, **common)
     g = cols["cluster"]
     G = int(g.max()) + 1
-    arm_min = np.full(G, A)
+    arm_min = np.full(G, L)
     np.minimum.at(arm_min, g, code)
     arm_max = np.zeros(G, dtype=np.int64)
     np.maximum.at(arm_max, g, code)
     if (arm_min != arm_max).any():
-        raise DataError(
-            f"{int((arm_min != arm_max).sum())} cluster(s) contain more than one variant; a "
-            "cluster-randomized test needs every unit of a cluster in the same arm. Check the "
-            "cluster column, or analyse without cluster=."
-        )
+        raise mixed_clusters_error(int((arm_min != arm_max).sum()))
     size = np.bincount(g, minlength=G).astype(float)
-    blocks: list[np.ndarray] = []
-    for m, rc in zip(metrics, comps, strict=True):
-        blocks.append(np.bincount(g, weights=C[:, rc[0]], minlength=G))
-        blocks.append(
-            size if m.kind == "mean" else np.bincount(g, weights=C[:, rc[1]], minlength=G)
-        )
+    S = np.column_stack([np.bincount(g, weights=C[:, i], minlength=G) for i in range(C.shape[1])])
     Xg = np.empty((G, 0))
     if X.shape[1]:
         Xg = np.column_stack(
             [np.bincount(g, weights=X[:, j], minlength=G) for j in range(X.shape[1])]
         )
-    cl_comps = [[2 * i, 2 * i + 1] for i in range(len(metrics))]
-    n_units = np.bincount(arm_max, minlength=A)
-    return _Units(arm_max, np.column_stack(blocks), Xg, cl_comps, n_units, n_rows)
+    mom, comps, n_units, _ = cluster_stats(arm_max, size, S, Xg, metrics, L)
+    return SufficientStats(mom, comps, n_units, n_rows, tails=(None,) * len(metrics), **common)
 
 
 def _multiplicity(
@@ -216,55 +195,7 @@ def _multiplicity(
     return p_adj, 1 - r * (1 - conf) / m, f"BH p-values, Benjamini–Yekutieli FCR CIs (R={r})"
 
 
-def _heavy_tail_check(
-    cols: _frame.Columns,
-    metric: _Metric,
-    code: np.ndarray,
-    t: int,
-    c: int,
-    alpha: float,
-) -> Diagnostic | None:
-    y = cols[metric.columns[0]]
-    if metric.kind != "mean" or np.unique(y[:200]).size <= 2:
-        return None
-    step = max(1, y.size // _KURTOSIS_SAMPLE)  # evenly strided subsample keeps this O(1e5)
-    sub = y[::step]
-    dev = sub - sub.mean()
-    m2 = float(np.mean(dev * dev))
-    kurt = float(np.mean(dev**4) / m2**2 - 3) if m2 > 0 else 0.0
-    if not kurt > _HEAVY_KURTOSIS:
-        return None
-    out = []
-    for v in (y, _winsorized(y, _WINSOR_Q)):
-        vt, vc = v[code == t], v[code == c]
-        d = vt.mean() - vc.mean()
-        se = np.sqrt(vt.var(ddof=1) / vt.size + vc.var(ddof=1) / vc.size)
-        out.append((d, 2 * stats.norm.sf(abs(d) / se)))
-    same = (np.sign(out[0][0]) == np.sign(out[1][0])) and (
-        (out[0][1] < alpha) == (out[1][1] < alpha)
-    )
-    return Diagnostic(
-        name="heavy tails",
-        verdict="pass" if same else "warn",
-        value=kurt,
-        threshold=f"conclusion unchanged after capping at the pooled {_WINSOR_Q:.0%} quantile",
-        message=(
-            f"{metric.label} is heavy-tailed (excess kurtosis {kurt:.0f}). Raw difference "
-            f"{out[0][0]:+.4g} (p = {out[0][1]:.3g}); winsorized at the {_WINSOR_Q:.0%} quantile "
-            f"{out[1][0]:+.4g} (p = {out[1][1]:.3g}). "
-            + (
-                "The conclusion survives winsorization."
-                if same
-                else "The conclusion changes when the top 1% is capped: a few extreme users "
-                "drive it. Report the winsorized metric (winsorize=0.99) or a longer test."
-            )
-        ),
-        consequence="none",
-        details={"raw": list(out[0]), "winsorized": list(out[1]), "quantile": _WINSOR_Q},
-    )
-
-
-def _method(adjust: str | None, metric: _Metric, clustered: bool) -> str:
+def _method(adjust: str | None, metric: Metric, clustered: bool) -> str:
     parts = [
         {
             None: "difference in means",
@@ -279,7 +210,7 @@ def _method(adjust: str | None, metric: _Metric, clustered: bool) -> str:
     return ", ".join(parts)
 
 
-def _estimand(metric: _Metric, arm: str, ctrl: str, variant: str, unit: str | None) -> str:
+def _estimand(metric: Metric, arm: str, ctrl: str, variant: str, unit: str | None) -> str:
     what = (
         f"mean {metric.label} per row"
         if metric.kind == "mean"
@@ -296,38 +227,29 @@ def _estimand(metric: _Metric, arm: str, ctrl: str, variant: str, unit: str | No
 class _Fit:
     """Everything ab_test computed, before it is packaged into results."""
 
-    metrics: list[_Metric]
+    metrics: list[Metric]
     arms: list[str]
-    units: _Units
+    stats: SufficientStats  # arms reordered: control first
     am: mo.AdjustedMeans
     contrasts: dict[tuple[int, int], mo.Contrast]  # (metric index, arm index) -> contrast
 
 
 def _fit(
-    cols: _frame.Columns,
-    metrics: list[_Metric],
-    order: list[int],
-    adjust: str | None,
-    winsor: float | None,
+    stats: SufficientStats, metrics: list[Metric], order: list[int], adjust: str | None
 ) -> _Fit:
-    remap = np.empty(len(order), dtype=np.int64)
-    remap[order] = np.arange(len(order))
-    code = remap[cols["variant"]]
-    units = _units(cols, metrics, code, winsor)
-    A = len(order)
-    if (units.n_units < 2).any():
+    """The one kernel, whichever path computed the statistics."""
+    st = stats.reordered(order)
+    if (st.n_units < 2).any():
         raise DataError(
-            f"every arm needs at least 2 randomized units; found {units.n_units.tolist()}."
+            f"every arm needs at least 2 randomized units; found {st.n_units.tolist()}."
         )
-    mom = mo.arm_moments(units.arm, A, units.C, units.X)
-    am = mo.adjusted_means(mom, "none" if adjust is None else adjust)  # type: ignore[arg-type]
+    am = mo.adjusted_means(st.mom, "none" if adjust is None else adjust)  # type: ignore[arg-type]
     contrasts = {
-        (mi, a): mo.contrast(am, a, 0, units.comps[mi])
+        (mi, a): mo.contrast(am, a, 0, st.comps[mi])
         for mi in range(len(metrics))
-        for a in range(1, A)
+        for a in range(1, len(order))
     }
-    labels = [str(v) for v in cols.levels["variant"][order]]
-    return _Fit(metrics, labels, units, am, contrasts)
+    return _Fit(metrics, [str(v) for v in st.levels], st, am, contrasts)
 
 
 def _label(fit: _Fit, mi: int, a: int) -> str:
@@ -354,7 +276,7 @@ def _estimate(
     lo, hi, p = interval(c.diff, se, level)
     rse = float(np.sqrt(c.var_rel)) if np.isfinite(c.var_rel) else float("nan")
     rlo, rhi, _ = interval(c.rel, rse, level)
-    comps = fit.units.comps[mi]
+    comps = fit.stats.comps[mi]
     r2 = [float(fit.am.r2[arm, comps[0]]) for arm in (0, a)]
     return Estimate(
         estimate=c.diff,
@@ -363,7 +285,7 @@ def _estimate(
         ci_high=hi,
         conf_level=conf,
         p_value=p_adj if ctx["correction"] else p,
-        n_obs=int(fit.units.n_rows[0] + fit.units.n_rows[a]),
+        n_obs=int(fit.stats.n_rows[0] + fit.stats.n_rows[a]),
         n_dropped=ctx["n_dropped"],
         estimand=_estimand(m, fit.arms[a], fit.arms[0], ctx["variant"], ctx["cluster"]),
         method=_method(ctx["adjustment"], m, ctx["cluster"] is not None),
@@ -380,10 +302,10 @@ def _estimate(
             "means": {"control": c.value_c, "treatment": c.value_t},
             "se_means": {"control": float(np.sqrt(c.var_c)), "treatment": float(np.sqrt(c.var_t))},
             "arms": {"control": fit.arms[0], "treatment": fit.arms[a]},
-            "n": {"control": int(fit.units.n_rows[0]), "treatment": int(fit.units.n_rows[a])},
+            "n": {"control": int(fit.stats.n_rows[0]), "treatment": int(fit.stats.n_rows[a])},
             "n_units": {
-                "control": int(fit.units.n_units[0]),
-                "treatment": int(fit.units.n_units[a]),
+                "control": int(fit.stats.n_units[0]),
+                "treatment": int(fit.stats.n_units[a]),
             },
             "relative_lift": c.rel,
             "relative_se": rse,
@@ -391,6 +313,7 @@ def _estimate(
             "p_value_unadjusted": p,
             "significant": bool((p_adj if ctx["correction"] else p) < ctx["alpha"]),
             "variance_explained": {"control": r2[0], "treatment": r2[1]},
+            "transferred": fit.stats.transferred,
         },
     )
 
@@ -491,19 +414,22 @@ def ab_test(
     if not 0 < conf < 1:
         raise DesignError(f"conf_level must lie strictly between 0 and 1; got {conf}.")
     metrics, numeric = _metrics(outcome, ratio)
-    cols = _load(
-        data,
-        numeric=numeric,
-        variant=variant,
-        cluster=cluster,
-        covariates=covariates,
-        missing=missing,
-    )
-    order = arm_order(cols.levels["variant"], control)
-    adjust = adjustment if cols.X.shape[1] else None
-    fit = _fit(cols, metrics, order, adjust, winsorize)
+    roles: dict[str, Any] = {
+        "variant": variant,
+        "cluster": cluster,
+        "covariates": covariates,
+        "missing": missing,
+    }
+    lf = lazy_frame(data)
+    if lf is not None:  # aggregate inside the engine: only sums leave it
+        stats = lazy_stats(lf, metrics=metrics, numeric=numeric, winsor=winsorize, **roles)
+    else:
+        stats = _memory_stats(_load(data, numeric=numeric, **roles), metrics, winsorize)
+    order = arm_order(stats.levels, control)
+    adjust = adjustment if stats.X_names else None
+    fit = _fit(stats, metrics, order, adjust)
     srm = srm_check(
-        fit.units.n_units,
+        fit.stats.n_units,
         fit.arms,
         expected_split=expected_split,
         unit="clusters" if cluster else "rows",
@@ -515,7 +441,7 @@ def ab_test(
         "variant": variant,
         "control": fit.arms[0],
         "arms": fit.arms,
-        "covariates": list(cols.X_names),
+        "covariates": list(stats.X_names),
         "ratio": ratio,
         "cluster": cluster,
         "alpha": alpha,
@@ -525,13 +451,12 @@ def ab_test(
         "expected_split": expected_split,
         "winsorize": winsorize,
         "missing": missing,
+        "engine": stats.engine,
     }
-    return _package(fit, cols, params, srm)
+    return _package(fit, params, srm)
 
 
-def _package(
-    fit: _Fit, cols: _frame.Columns, params: dict[str, Any], srm: Diagnostic
-) -> Estimate | EstimateSet:
+def _package(fit: _Fit, params: dict[str, Any], srm: Diagnostic) -> Estimate | EstimateSet:
     """Multiplicity, per-comparison diagnostics and the result objects."""
     conf, alpha, correction = params["conf_level"], params["alpha"], params["correction"]
     keys = sorted(fit.contrasts)
@@ -543,17 +468,17 @@ def _package(
     )
     p_adj, level, mult = _multiplicity(p_raw, conf, alpha, correction)
     extra: dict[tuple[int, int], tuple[Diagnostic, ...]] = {}
-    if params["cluster"] is None:
-        for k in keys:
-            d = _heavy_tail_check(cols, fit.metrics[k[0]], fit.units.arm, k[1], 0, alpha)
-            extra[k] = (d,) if d is not None else ()
+    for k in keys:
+        tail = fit.stats.tails[k[0]]
+        if tail is not None:
+            extra[k] = (heavy_tail_check(fit.metrics[k[0]].label, tail, k[1], 0, alpha),)
     inference = (
         "Welch / HC sandwich variance from per-arm sufficient statistics (delta method for "
         "ratios" + (", cluster-level" if params["cluster"] else "") + "), normal interval"
     )
     ctx = {
         "correction": correction,
-        "n_dropped": cols.n_dropped,
+        "n_dropped": fit.stats.n_dropped,
         "variant": params["variant"],
         "cluster": params["cluster"],
         "adjustment": params["adjustment"],
@@ -585,6 +510,7 @@ def _package(
         details={
             "multiplicity": mult,
             "n_comparisons": len(ests),
-            "arm_counts": fit.units.n_units.tolist(),
+            "arm_counts": fit.stats.n_units.tolist(),
+            "transferred": fit.stats.transferred,
         },
     )

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import stats
 
 from truelift import _frame
+from truelift.engines import lazy_frame
 from truelift.errors import DesignError
 from truelift.result import Diagnostic, Verdict
 
@@ -107,11 +108,17 @@ def sample_ratio_mismatch(
 
     Arms are ordered control first (see :func:`truelift.experiment.ab_test` for the default
     control), then the other levels in sorted order; ``expected_split`` follows that order.
+    On a lazy table (DuckDB, polars lazy, Spark) the counts are one ``GROUP BY`` in the engine.
     """
+    from truelift.experiment._engine import lazy_arm_counts
     from truelift.experiment.abtest import arm_order
 
-    cols = _frame.load(data, keys={"variant": variant}, missing=missing, nonconstant=())
-    levels = cols.levels["variant"]
+    lf = lazy_frame(data)
+    if lf is not None:
+        levels, counts = lazy_arm_counts(lf, variant=variant, missing=missing)
+    else:
+        cols = _frame.load(data, keys={"variant": variant}, missing=missing, nonconstant=())
+        levels = cols.levels["variant"]
+        counts = np.bincount(cols["variant"], minlength=levels.size)
     order = arm_order(levels, control)
-    counts = np.bincount(cols["variant"], minlength=levels.size)[order]
-    return srm_check(counts, [levels[i] for i in order], expected_split=expected_split)
+    return srm_check(counts[order], [levels[i] for i in order], expected_split=expected_split)
