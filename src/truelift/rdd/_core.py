@@ -9,16 +9,17 @@ standardised scale, then the local fits of :mod:`truelift.rdd._fit`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from truelift.errors import DataError
 from truelift.rdd._fit import RDFit, fit_rd
-from truelift.rdd.bandwidth import Side, n_distinct, select_bandwidths
-from truelift.rdd.bins import side_bins
+from truelift.rdd._sums import ArrayFeeder, Feeder, Side
+from truelift.rdd.bandwidth import select_bandwidths
 
-__all__ = ["RDSpec", "rd_arrays"]
+__all__ = ["RDSpec", "rd_arrays", "rd_feeders"]
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,18 @@ class RDSpec:
     conf_level: float = 0.95
 
 
-def _quantile_type2(xs: np.ndarray, prob: float) -> float:
+def quantile_type2(xs: np.ndarray, prob: float) -> float:
     """R's quantile type 2 of a sorted array."""
     hh = xs.size * prob
     j = int(np.floor(hh))
     return float(0.5 * (xs[j - 1] + xs[j])) if hh == j else float(xs[j])
+
+
+def type2_ranks(n: int, prob: float) -> tuple[int, ...]:
+    """0-based order statistics that R's type-2 quantile of n sorted values averages."""
+    hh = n * prob
+    j = int(np.floor(hh))
+    return (j - 1, j) if hh == j else (j,)
 
 
 def _pair(v: float | tuple[float, float]) -> tuple[float, float]:
@@ -79,27 +87,24 @@ def _sides(x, y, c, t, z, cl, xs=None):  # type: ignore[no-untyped-def]
     return out[0], out[1]
 
 
-def _check_support(sl: Side, sr: Side, q: int) -> None:
-    for name, s in (("left", sl), ("right", sr)):
-        m = n_distinct(s.sorted_x)
-        if m < q + 1:
-            raise DataError(
-                f"Only {m} distinct running-variable value(s) on the {name} side of the cutoff; "
-                f"a local polynomial of order q = {q} needs at least {q + 1}. Use more data or a "
-                "lower polynomial order."
-            )
+def drop_collinear(z: np.ndarray | None, tol: float = 1e-5) -> np.ndarray | None:
+    """The covariate columns kept (collinear ones dropped by pivoted QR, as rdrobust)."""
+    keep = kept_columns(z, tol)
+    return None if z is None or keep is None else z[:, keep]
 
 
-def _drop_collinear(z: np.ndarray | None, tol: float = 1e-5) -> np.ndarray | None:
-    if z is None or z.shape[1] == 0:
+def kept_columns(a: np.ndarray | None, tol: float = 1e-5) -> np.ndarray | None:
+    """Indices of the columns of ``a`` that pivoted QR keeps (|R_jj| > tol); the decision
+    depends on a'a only, so any square root of the covariates' Gram matrix gives the same."""
+    if a is None or a.shape[1] == 0:
         return None
-    _, r = np.linalg.qr(z)
+    _, r = np.linalg.qr(a)
     if np.all(np.abs(np.diagonal(r)) > tol):
-        return z
+        return np.arange(a.shape[1])
     from scipy.linalg import qr
 
-    _, r2, piv = qr(z, pivoting=True)
-    return z[:, piv[np.abs(np.diagonal(r2)) > tol]]
+    _, r2, piv = qr(a, pivoting=True)
+    return np.asarray(piv[np.abs(np.diagonal(r2)) > tol])
 
 
 def rd_arrays(
@@ -117,7 +122,7 @@ def rd_arrays(
     Only the nearest-neighbour variance needs the rows sorted by x; for HC0-HC3 and CR1 every
     step works on kernel windows in any row order, so only a sorted copy of x is made.
     """
-    z = _drop_collinear(z)
+    z = drop_collinear(z)
     xs = None
     if spec.vce == "nn":
         order = np.argsort(x)  # order within ties does not matter to any step
@@ -134,27 +139,50 @@ def rd_arrays(
             f"[{xs_all[0]:g}, {xs_all[-1]:g}]."
         )
     sl, sr = _sides(x, y, c, t, z, cl, xs=xs)
-    _check_support(sl, sr, spec.q)
-    m_l, m_r = n_distinct(sl.sorted_x), n_distinct(sr.sorted_x)
+    fl, fr = ArrayFeeder(sl, c, spec.nnmatch), ArrayFeeder(sr, c, spec.nnmatch)
+
+    def scales() -> tuple[float, float, float]:
+        iqr = quantile_type2(xs_all, 0.75) - quantile_type2(xs_all, 0.25)
+        return float(np.std(xs_all, ddof=1)), float(np.std(y, ddof=1)), iqr
+
+    return rd_feeders(fl, fr, spec, scales)
+
+
+def _check_support(m_l: int, m_r: int, q: int) -> None:
+    for name, m in (("left", m_l), ("right", m_r)):
+        if m < q + 1:
+            raise DataError(
+                f"Only {m} distinct running-variable value(s) on the {name} side of the cutoff; "
+                f"a local polynomial of order q = {q} needs at least {q + 1}. Use more data or a "
+                "lower polynomial order."
+            )
+
+
+def rd_feeders(
+    fl: Feeder, fr: Feeder, spec: RDSpec, scales: Callable[[], tuple[float, float, float]]
+) -> tuple[RDFit, dict[str, object]]:
+    """The RD steps on two feeders (left, right); ``scales()`` gives (sd x, sd y, IQR x)."""
+    c = fl.c
+    m_l, m_r = fl.n_distinct(), fr.n_distinct()
+    _check_support(m_l, m_r, spec.q)
     info: dict[str, object] = {"mass_points": False}
     bwcheck = None
-    if spec.masspoints == "adjust" and (1 - m_l / sl.x.size >= 0.2 or 1 - m_r / sr.x.size >= 0.2):
+    if spec.masspoints == "adjust" and (1 - m_l / fl.n >= 0.2 or 1 - m_r / fr.n >= 0.2):
         bwcheck = 10
         info["mass_points"] = True
     if isinstance(spec.bandwidth, str):
-        n = x.size
+        n = fl.n + fr.n
         if n < 20:
-            hh = max(abs(c - xs_all[0]), abs(xs_all[-1] - c))
+            hh = max(abs(c - fl.x_min), abs(fr.x_max - c))
             h, b = (hh, hh), (hh, hh)
         else:
-            h, b = _select(sl, sr, x, y, c, t, spec, bwcheck, m_l + m_r, xs_all)
+            h, b = _select(fl, fr, spec, bwcheck, m_l + m_r, scales())
     else:
         h = _pair(spec.bandwidth)
         b = h if spec.b is None else _pair(spec.b)
     fit = fit_rd(
-        sl,
-        sr,
-        c=c,
+        fl,
+        fr,
         p=spec.p,
         q=spec.q,
         h=h,
@@ -165,37 +193,21 @@ def rd_arrays(
         conf_level=spec.conf_level,
     )
     info["n_unique"] = (int(m_l), int(m_r))
-    info["bins"] = side_bins(sl, sr, c)
+    info["bins"] = {"left": fl.bins(fl.x_min, c), "right": fr.bins(c, fr.x_max)}
     return fit, info
 
 
-def _scaled(side: Side, x_sd: float, y_sd: float, keep_t: bool) -> Side:
-    return Side(
-        x=side.x / x_sd,
-        y=side.y / y_sd,
-        t=side.t if keep_t else None,
-        z=side.z,
-        cl=side.cl,
-        xs=None if side.xs is None else side.xs / x_sd,
-    )
-
-
-def _select(sl, sr, x, y, c, t, spec: RDSpec, bwcheck, n_unique, xs_all):  # type: ignore[no-untyped-def]
-    x_sd = float(np.std(xs_all, ddof=1))
-    y_sd = float(np.std(y, ddof=1))
-    iqr = _quantile_type2(xs_all, 0.75) - _quantile_type2(xs_all, 0.25)
+def _select(fl: Feeder, fr: Feeder, spec: RDSpec, bwcheck, n_unique, scales):  # type: ignore[no-untyped-def]
+    x_sd, y_sd, iqr = scales
     pilot = min(1.0, (iqr / x_sd) / 1.349)
     # perfect compliance on a side: sharp bandwidth, as rdrobust
-    keep_t = t is not None and np.var(sl.t) != 0 and np.var(sr.t) != 0
-    bl, br = _scaled(sl, x_sd, y_sd, keep_t), _scaled(sr, x_sd, y_sd, keep_t)
-    n_cl = None
-    if sl.cl is not None:
-        n_cl = int(np.unique(sl.cl).size + np.unique(sr.cl).size)
+    keep_t = fl.has_t and not fl.t_constant() and not fr.t_constant()
+    bl, br = fl.scaled(x_sd, y_sd, keep_t), fr.scaled(x_sd, y_sd, keep_t)
+    n_cl = fl.n_clusters() + fr.n_clusters() if fl.clustered else None
     assert isinstance(spec.bandwidth, str)  # internal invariant: only selectors reach here
     h_l, h_r, b_l, b_r = select_bandwidths(
         bl,
         br,
-        c=c / x_sd,
         p=spec.p,
         q=spec.q,
         kernel=spec.kernel,

@@ -17,7 +17,7 @@ from scipy import stats
 
 from truelift.rdd._fit_moments import side_fit_moments
 from truelift.rdd._kernels import inv_chol, kweight, meat, residuals, vander
-from truelift.rdd.bandwidth import Side
+from truelift.rdd._sums import Feeder, Kern, Side
 
 __all__ = ["RDFit", "fit_rd"]
 
@@ -61,12 +61,14 @@ class RDFit:
 
 
 def _side_fit(
-    side: Side, c: float, h: float, b: float, p: int, q: int, kernel: str, vce: str, nnmatch: int
+    side: Feeder, h: float, b: float, p: int, q: int, kernel: str, vce: str, nnmatch: int
 ) -> dict:
-    """One side's fit; nn/HC0/HC1/CR1 from power moments, HC2/HC3 (leverages) from the basis."""
+    """One side's fit; nn/HC0/HC1/CR1 from power moments, HC2/HC3 (leverages) from the basis
+    (on the rows of the window: ``side.rows``)."""
     if vce in ("nn", "hc0", "hc1"):
-        return side_fit_moments(side, c, h, b, p, q, kernel, vce, nnmatch)
-    return _side_fit_matrix(side, c, h, b, p, q, kernel, vce, nnmatch)
+        return side_fit_moments(side, h, b, p, q, kernel, vce, nnmatch)
+    rows = side.rows(Kern(max(h, b), kernel))
+    return _side_fit_matrix(rows.side, rows.c, h, b, p, q, kernel, vce, nnmatch)
 
 
 def _side_fit_matrix(
@@ -157,10 +159,9 @@ def _combine(fl: dict, fr: dict, fuzzy: bool, has_z: bool):  # type: ignore[no-u
 
 
 def fit_rd(
-    left: Side,
-    right: Side,
+    left: Feeder,
+    right: Feeder,
     *,
-    c: float,
     p: int,
     q: int,
     h: tuple[float, float],
@@ -171,10 +172,10 @@ def fit_rd(
     conf_level: float,
 ) -> RDFit:
     """Local polynomial RD fit at given bandwidths (right limit minus left limit)."""
-    fl = _side_fit(left, c, h[0], b[0], p, q, kernel, vce, nnmatch)
-    fr = _side_fit(right, c, h[1], b[1], p, q, kernel, vce, nnmatch)
-    fuzzy = left.t is not None
-    tau_cl, tau_bc, s, s_t, tau_t, gamma = _combine(fl, fr, fuzzy, left.z is not None)
+    fl = _side_fit(left, h[0], b[0], p, q, kernel, vce, nnmatch)
+    fr = _side_fit(right, h[1], b[1], p, q, kernel, vce, nnmatch)
+    fuzzy = left.has_t
+    tau_cl, tau_bc, s, s_t, tau_t, gamma = _combine(fl, fr, fuzzy, left.has_z)
     vl_cl, vl_rb = fl["variance"](s)
     vr_cl, vr_rb = fr["variance"](s)
     se_t_cl = se_t_rb = None
@@ -189,7 +190,7 @@ def fit_rd(
         se_rb=float(np.sqrt(vl_rb + vr_rb)),
         h=h,
         b=b,
-        n=(left.x.size, right.x.size),
+        n=(left.n, right.n),
         n_h=(fl["n_h"], fr["n_h"]),
         n_b=(fl["n_b"], fr["n_b"]),
         z=z,

@@ -14,22 +14,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from truelift.rdd._kernels import (
-    gram_moments,
-    hankel,
-    inv_chol,
-    kweight,
-    nn_residuals,
-    poly_eval,
-    power_moments,
-)
-from truelift.rdd.bandwidth import Side
+from truelift.rdd._kernels import hankel, inv_chol
+from truelift.rdd._sums import Feeder, Ind, Kern, Poly, Req, Resid
+from truelift.rdd.bandwidth import z_requests
 
 __all__ = ["side_fit_moments"]
-
-
-def _combined(d: np.ndarray, s: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,j->i", d, s) if d.shape[1] > 1 else d[:, 0].copy()
 
 
 def _cluster_factor(n: int, k: int, g: int) -> float:
@@ -37,16 +26,20 @@ def _cluster_factor(n: int, k: int, g: int) -> float:
 
 
 def side_fit_moments(
-    side: Side, c: float, h: float, b: float, p: int, q: int, kernel: str, vce: str, nnmatch: int
+    side: Feeder, h: float, b: float, p: int, q: int, kernel: str, vce: str, nnmatch: int
 ) -> dict:
     """Coefficients, covariate moments and a variance function for one side of the cutoff."""
-    ind, _ = side.window(c, max(h, b), kernel)
-    ex = side.x[ind]
-    u = ex - c
-    w_h, w_b = kweight(ex, c, h, kernel), kweight(ex, c, b, kernel)
-    d = side.outcomes(ind)
-    mom_h, rhs_p = gram_moments(w_h, u, 2 * p + 1, d, p)
-    mom_b, rhs_q = gram_moments(w_b, u, 2 * q, d, q)
+    kh, kb = Kern(h, kernel), Kern(b, kernel)
+    win = Kern(max(h, b), kernel)
+    reqs = [
+        Req((kh,), 2 * p + 1, cols=p),
+        Req((kb,), 2 * q, cols=q),
+        Req((Ind(kh),), 0),
+        Req((Ind(kb),), 0),
+        *z_requests(side, kh),
+    ]
+    res = side.sums(win, reqs)
+    (mom_h, rhs_p), (mom_b, rhs_q) = res.out[0], res.out[1]
     inv_gp = inv_chol(hankel(mom_h, p + 1))
     inv_gq = inv_chol(hankel(mom_b, q + 1))
     ell = mom_h[p + 1 : 2 * p + 2] / h ** (p + 1)
@@ -55,89 +48,82 @@ def side_fit_moments(
     beta_q = inv_gq @ rhs_q
     beta_bc = inv_gp @ (rhs_p - h ** (p + 1) * np.outer(ell, g @ rhs_q))
     z_stats = None
-    if side.z is not None:
-        d_t = 0 if side.t is None else 1
-        cols_z = np.arange(1 + d_t, d.shape[1])
-        zwd = np.einsum("i,ij,ik->jk", w_h, d[:, cols_z], d)
+    if side.has_z:
+        zwd = np.vstack([r[1] for r in res.out[4:]])
+        cols_z = np.arange(1 + int(side.has_t), side.ncols)
         uigu = rhs_p[:, cols_z].T @ (inv_gp @ rhs_p)
-        z_stats = (zwd[:, cols_z] - uigu[:, cols_z], zwd[:, : 1 + d_t] - uigu[:, : 1 + d_t])
-    b_w = h ** (p + 1) * w_b * poly_eval(g, u)
-    cl = side.cluster(ind)
-    nn = nn_residuals(ex, d, nnmatch) if vce == "nn" else None
+        z_stats = (
+            zwd[:, cols_z] - uigu[:, cols_z],
+            zwd[:, : 1 + int(side.has_t)] - uigu[:, : 1 + int(side.has_t)],
+        )
+    bq = Poly(tuple(float(v) for v in h ** (p + 1) * g))
+    n = res.n
+    src = side.rows(win) if vce == "nn" else side
 
-    def residual(s: np.ndarray, beta: np.ndarray, k: int) -> np.ndarray:
-        if nn is not None:
-            return _combined(nn, s)
-        r = _combined(d, s)
-        r -= poly_eval(beta @ s if d.shape[1] > 1 else beta[:, 0], u)
-        if vce == "hc1" and cl is None:
-            r *= np.sqrt(u.size / (u.size - k))
-        return r
+    def resid(s: np.ndarray, beta: np.ndarray, k: int) -> Resid:
+        st = tuple(float(v) for v in s)
+        if vce == "nn":
+            return Resid(st, nn=nnmatch)
+        coefs = beta @ s if side.ncols > 1 else beta[:, 0]
+        scale = float(np.sqrt(n / (n - k))) if vce == "hc1" and not side.clustered else 1.0
+        return Resid(st, tuple(float(v) for v in coefs), scale)
 
     def variance(s: np.ndarray) -> tuple[float, float]:
-        r_h = residual(s, beta_p, p + 1)
-        r_b = r_h if nn is not None else residual(s, beta_q, q + 1)
-        meat_cl, meat_rb = _meats(u, w_h, b_w, ell, r_h, r_b, p, q, cl)
+        r_h = resid(s, beta_p, p + 1)
+        r_b = r_h if vce == "nn" else resid(s, beta_q, q + 1)
+        meat_cl, meat_rb = _meats(src, win, kh, kb, bq, ell, r_h, r_b, p, q, n)
         return float((inv_gp @ meat_cl @ inv_gp)[0, 0]), float((inv_gp @ meat_rb @ inv_gp)[0, 0])
 
     return {
         "beta_p": beta_p,
         "beta_bc": beta_bc,
         "z_stats": z_stats,
-        "n_h": int(np.count_nonzero(w_h > 0)),
-        "n_b": int(np.count_nonzero(w_b > 0)),
+        "n_h": round(float(res.out[2][0])),
+        "n_b": round(float(res.out[3][0])),
         "variance": variance,
     }
 
 
 def _meats(
-    u: np.ndarray,
-    a: np.ndarray,
-    bq: np.ndarray,
+    src: Feeder,
+    win: Kern,
+    kh: Kern,
+    kb: Kern,
+    bq: Poly,
     ell: np.ndarray,
-    r_h: np.ndarray,
-    r_b: np.ndarray,
+    r_h: Resid,
+    r_b: Resid,
     p: int,
     q: int,
-    cl: np.ndarray | None,
+    n: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Meats of the conventional (score a u^j r_h) and robust (score (a u^j - bq l_j) r_b) SEs."""
+    """Meats of the conventional (score a u^j r_h) and robust (score (a u^j - bq l_j) r_b) SEs,
+    with a = K_h and bq = h^(p+1) K_b P_g."""
     k = p + 1
-    if cl is None:
-        ar = a * r_h
-        meat_cl = hankel(power_moments(ar * ar, u, 2 * p), k)
-        rb2 = r_b * r_b
-        a2 = power_moments(rb2 * a * a, u, 2 * p)
-        ab = power_moments(rb2 * a * bq, u, p)
-        b2 = float(np.sum(rb2 * bq * bq))
-        meat_rb = hankel(a2, k) - np.outer(ab, ell) - np.outer(ell, ab) + b2 * np.outer(ell, ell)
+    if not src.clustered:
+        reqs = [
+            Req((kh, kh, r_h, r_h), 2 * p),
+            Req((kh, kh, r_b, r_b), 2 * p),
+            Req((kh, kb, bq, r_b, r_b), p),
+            Req((kb, kb, bq, bq, r_b, r_b), 0),
+        ]
+        cl2, a2, ab, b2 = src.sums(win, reqs).out
+        meat_cl = hankel(cl2, k)
+        b2f = float(b2[0])
+        meat_rb = hankel(a2, k) - np.outer(ab, ell) - np.outer(ell, ab) + b2f * np.outer(ell, ell)
         return meat_cl, meat_rb
-    _, codes = np.unique(cl, return_inverse=True)
-    ng = int(codes.max()) + 1
-    n = u.size
+    reqs = [
+        Req((kh, r_h), p, by_cluster=True),
+        Req((kh, r_b), p, by_cluster=True),
+        Req((kb, bq, r_b), 0, by_cluster=True),
+    ]
+    s_h, s_b, s_bq = src.sums(win, reqs).out
+    s_b = s_b - np.outer(s_bq[:, 0], ell)
+    ng = s_h.shape[0]
     return (
-        _cluster_meat(codes, ng, u, a * r_h, None, ell, k) * _cluster_factor(n, k, ng),
-        _cluster_meat(codes, ng, u, a * r_b, bq * r_b, ell, k) * _cluster_factor(n, q + 1, ng),
+        np.asarray(s_h.T @ s_h) * _cluster_factor(n, k, ng),
+        np.asarray(s_b.T @ s_b) * _cluster_factor(n, q + 1, ng),
     )
-
-
-def _cluster_meat(
-    codes: np.ndarray,
-    ng: int,
-    u: np.ndarray,
-    ar: np.ndarray,
-    br: np.ndarray | None,
-    ell: np.ndarray,
-    k: int,
-) -> np.ndarray:
-    sums = np.empty((ng, k))
-    run = ar.copy()
-    for j in range(k):
-        sums[:, j] = np.bincount(codes, weights=run, minlength=ng)
-        run *= u
-    if br is not None:
-        sums -= np.outer(np.bincount(codes, weights=br, minlength=ng), ell)
-    return np.asarray(sums.T @ sums)
 
 
 VarianceFn = Callable[[np.ndarray], tuple[float, float]]

@@ -14,138 +14,43 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from truelift.rdd._kernels import (
-    gram_moments,
-    inv_chol_or_pinv,
-    kweight,
-    meat,
-    nn_residuals,
-    poly_eval,
-    power_moments,
-    residuals,
-    vander,
-)
+from truelift.rdd._kernels import hankel, inv_chol_or_pinv
+from truelift.rdd._sums import Col, Feeder, Kern, Req, Resid
 
-__all__ = ["Side", "n_distinct", "select_bandwidths"]
+__all__ = ["select_bandwidths"]
 
 _KERNEL_CONST = {"triangular": 2.576, "epanechnikov": 2.34, "uniform": 1.843}
 _SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
 
 
 @dataclass(frozen=True)
-class Side:
-    """The observations on one side of the cutoff.
-
-    Either sorted by the running variable (``xs`` is None; windows are slices), or in any order
-    with ``xs`` a sorted copy of ``x`` (windows are index arrays; ``xs`` answers the questions
-    about distinct values). Only the nearest-neighbour variance needs the sorted layout.
-    """
-
-    x: np.ndarray
-    y: np.ndarray
-    t: np.ndarray | None = None
-    z: np.ndarray | None = None
-    cl: np.ndarray | None = None
-    xs: np.ndarray | None = None
-
-    @property
-    def sorted_x(self) -> np.ndarray:
-        return self.x if self.xs is None else self.xs
-
-    def outcomes(self, mask: np.ndarray | slice = slice(None)) -> np.ndarray:
-        if self.t is None and self.z is None:
-            return self.y[mask][:, None]  # a view when mask is a slice
-        cols = [self.y[mask][:, None]]
-        if self.t is not None:
-            cols.append(self.t[mask][:, None])
-        if self.z is not None:
-            cols.append(self.z[mask])
-        return np.hstack(cols)
-
-    def cluster(self, mask: np.ndarray | slice) -> np.ndarray | None:
-        return None if self.cl is None else self.cl[mask]
-
-    def window(self, c: float, h: float, kernel: str) -> tuple[slice | np.ndarray, np.ndarray]:
-        """The rows with positive kernel weight at bandwidth h, and their weights.
-
-        Sorted rows: the support |x - c| <= h is a slice found by binary search (with a margin);
-        the weights are then computed exactly as rdrobust does on that slice only. Unsorted
-        rows: the same support from the sorted copy decides whether every row is inside (no
-        copy) or which rows are (an index array).
-        """
-        sl, w = _sorted_window(self.sorted_x, c, h, kernel)
-        if self.xs is None:
-            return sl, w
-        if sl.stop - sl.start == self.x.size:
-            return slice(None), kweight(self.x, c, h, kernel)
-        pad = h * (1 + 1e-9) + 1e-300
-        idx = np.flatnonzero(np.abs(self.x - c) <= pad)
-        w = kweight(self.x[idx], c, h, kernel)
-        keep = w > 0
-        return idx[keep], w[keep]
-
-
-def _sorted_window(xs: np.ndarray, c: float, h: float, kernel: str) -> tuple[slice, np.ndarray]:
-    pad = h * (1 + 1e-9) + 1e-300
-    lo = int(np.searchsorted(xs, c - pad, side="left"))
-    hi = int(np.searchsorted(xs, c + pad, side="right"))
-    w = kweight(xs[lo:hi], c, h, kernel)
-    pos = np.flatnonzero(w > 0)
-    if pos.size == 0:
-        return slice(lo, lo), w[:0]
-    return slice(lo + pos[0], lo + pos[-1] + 1), w[pos[0] : pos[-1] + 1]
-
-
-def has_distinct(sorted_x: np.ndarray, k: int) -> bool:
-    """Whether a sorted array holds at least k distinct values (k binary searches)."""
-    pos, found = 0, 0
-    while pos < sorted_x.size and found < k:
-        found += 1
-        pos = int(np.searchsorted(sorted_x, sorted_x[pos], side="right"))
-    return found >= k
-
-
-def n_distinct(sorted_x: np.ndarray) -> int:
-    """Number of distinct values of a sorted array."""
-    return 0 if sorted_x.size == 0 else 1 + int(np.count_nonzero(sorted_x[1:] != sorted_x[:-1]))
-
-
-@dataclass(frozen=True)
 class _Opts:
-    c: float
     kernel: str
     vce: str
     nnmatch: int
 
 
-def _combination(
-    side: Side,
-    d: np.ndarray,
-    beta: np.ndarray,
-    inv_g: np.ndarray,
-    big_u: np.ndarray,
-    w: np.ndarray,
-    nu: int,
-) -> np.ndarray:
+def _combination(side: Feeder, fit: _Fit, nu: int) -> np.ndarray:
     """Weights s that turn the (y, t, z) columns into the estimand (fuzzy ratio, covariates)."""
-    d_t = 0 if side.t is None else 1
+    d_t = 0 if not side.has_t else 1
     s = np.ones(1)
     gamma = None
-    if side.z is not None:
-        cols_z = np.arange(1 + d_t, d.shape[1])
-        zwd = np.einsum("i,ij,ik->jk", w, d[:, cols_z], d)
-        uigu = big_u[:, cols_z].T @ (inv_g @ big_u)
-        zwz = zwd[:, cols_z] - uigu[:, cols_z]
-        zwy = zwd[:, : 1 + d_t] - uigu[:, : 1 + d_t]
+    beta = fit.beta
+    if side.has_z:
+        assert fit.zwd is not None  # internal invariant: covariate fits carry their moments
+        cols_z = np.arange(1 + d_t, side.ncols)
+        uigu = fit.rhs[:, cols_z].T @ (fit.inv_g @ fit.rhs)
+        zwz = fit.zwd[:, cols_z] - uigu[:, cols_z]
+        zwy = fit.zwd[:, : 1 + d_t] - uigu[:, : 1 + d_t]
         gamma = np.linalg.pinv(zwz) @ zwy
         s = np.r_[1.0, -gamma[:, 0]]
-    if side.t is not None:
+    if side.has_t:
         fac = math.factorial(nu)
         if gamma is None:
             tau_y, tau_t = fac * beta[nu, 0], fac * beta[nu, 1]
             s = np.array([1 / tau_t, -tau_y / tau_t**2])
         else:
-            cols_z = np.arange(2, d.shape[1])
+            cols_z = np.arange(2, side.ncols)
             tau_y = fac * s @ np.r_[beta[nu, 0], beta[nu, cols_z]]
             tau_t = fac * np.r_[1.0, -gamma[:, 1]] @ np.r_[beta[nu, 1], beta[nu, cols_z]]
             s = np.r_[
@@ -158,91 +63,62 @@ def _combination(
 
 @dataclass(frozen=True)
 class _Fit:
-    """A weighted polynomial fit of order o on one window, kept as power moments."""
+    """A weighted polynomial fit of order o at bandwidth h, kept as power moments."""
 
-    ind: slice | np.ndarray
-    u: np.ndarray
-    ew: np.ndarray
-    d: np.ndarray
+    h: float
+    n: int
     inv_g: np.ndarray
     beta: np.ndarray
     rhs: np.ndarray
     mom: np.ndarray
     o: int
+    zwd: np.ndarray | None
 
 
-def _local_fit(side: Side, o: int, h: float, opts: _Opts) -> _Fit | None:
-    if side.xs is not None:
-        sl, _ = _sorted_window(side.xs, opts.c, h, opts.kernel)
-        if not has_distinct(side.xs[sl], o + 1):
-            return None
-    ind, ew = side.window(opts.c, h, opts.kernel)
-    ex = side.x[ind]
-    if side.xs is None and not has_distinct(ex, o + 1):
+def z_requests(side: Feeder, k: Kern) -> list[Req]:
+    """sum K d_z d' for every covariate column (one request per covariate)."""
+    if not side.has_z:
+        return []
+    first = 1 + int(side.has_t)
+    return [Req((k, Col(j)), 0, cols=0) for j in range(first, side.ncols)]
+
+
+def _local_fit(side: Feeder, o: int, h: float, opts: _Opts) -> _Fit | None:
+    k = Kern(h, opts.kernel)
+    res = side.sums(k, [Req((k,), 2 * o + 1, cols=o), *z_requests(side, k)], distinct=o + 1)
+    if not res.distinct_ok:
         return None
-    u = ex - opts.c
-    d = side.outcomes(ind)
-    mom, rhs = gram_moments(ew, u, 2 * o + 1, d, o)
-    g = mom[np.add.outer(np.arange(o + 1), np.arange(o + 1))]
-    inv_g = inv_chol_or_pinv(g)
-    beta = inv_g @ rhs
-    return _Fit(ind, u, ew, d, inv_g, beta, rhs, mom, o)
+    mom, rhs = res.out[0]
+    zwd = np.vstack([r[1] for r in res.out[1:]]) if side.has_z else None
+    inv_g = inv_chol_or_pinv(hankel(mom, o + 1))
+    return _Fit(h, res.n, inv_g, inv_g @ rhs, rhs, mom, o, zwd)
 
 
-def _variance(side: Side, fit: _Fit, s: np.ndarray, opts: _Opts, cache: dict) -> np.ndarray:
+def _variance(side: Feeder, fit: _Fit, s: np.ndarray, opts: _Opts) -> np.ndarray:
     """Sandwich variance of the fit's coefficients for the combination s of its columns."""
     k = fit.o + 1
+    win = Kern(fit.h, opts.kernel)
     if opts.vce in ("hc2", "hc3"):
-        basis = vander(fit.u, fit.o)
-        bw = basis * fit.ew[:, None]
-        res = residuals(
-            fit.u,
-            fit.d,
-            basis,
-            fit.beta,
-            fit.inv_g,
-            fit.ew,
-            opts.vce,
-            opts.nnmatch,
-            side.cl is not None,
-        )
-        return np.asarray(fit.inv_g @ meat(bw, res, s, side.cluster(fit.ind)) @ fit.inv_g)
-    if opts.vce == "nn":
-        assert isinstance(fit.ind, slice)  # internal invariant: nn runs on sorted sides
-        key = ("nn", fit.ind.start, fit.ind.stop)  # depends on the window only
-        if key not in cache:
-            cache[key] = nn_residuals(side.x[fit.ind], fit.d, opts.nnmatch)
-        res = cache[key]
-        r = np.einsum("ij,j->i", res, s) if res.shape[1] > 1 else res[:, 0].copy()
+        return side.rows(win).basis_variance(win, fit.o, fit.beta, fit.inv_g, s, opts.vce)
+    coefs = fit.beta @ s if side.ncols > 1 else fit.beta[:, 0]
+    scale = 1.0
+    if opts.vce == "hc1" and not side.clustered:
+        scale = float(np.sqrt(fit.n / (fit.n - k)))
+    r = Resid(
+        tuple(map(float, s)), tuple(map(float, coefs)), scale, opts.nnmatch * (opts.vce == "nn")
+    )
+    src = side.rows(win) if r.nn else side
+    if not side.clustered:
+        m2 = src.sums(win, [Req((win, win, r, r), 2 * fit.o)]).out[0]
+        aux = hankel(m2, k)
     else:
-        r = np.einsum("ij,j->i", fit.d, s) if fit.d.shape[1] > 1 else fit.d[:, 0].copy()
-        r -= poly_eval(fit.beta @ s if fit.d.shape[1] > 1 else fit.beta[:, 0], fit.u)
-        if opts.vce == "hc1" and side.cl is None:
-            r *= np.sqrt(fit.u.size / (fit.u.size - k))
-    r *= fit.ew
-    cl = side.cluster(fit.ind)
-    if cl is None:
-        r *= r
-        m2 = power_moments(r, fit.u, 2 * fit.o)
-        aux = m2[np.add.outer(np.arange(k), np.arange(k))]
-    else:
-        _, codes = np.unique(cl, return_inverse=True)
-        ng = int(codes.max()) + 1
-        run = r.copy()
-        sums = np.empty((ng, k))
-        for j in range(k):
-            sums[:, j] = np.bincount(codes, weights=run, minlength=ng)
-            run *= fit.u
-        n = fit.u.size
-        aux = (
-            ((n - 1) / (n - k)) * (ng / (ng - 1)) * (sums.T @ sums)
-            if ng > 1
-            else sums.T @ sums * np.nan
-        )
+        sums = src.sums(win, [Req((win, r), fit.o, by_cluster=True)]).out[0]
+        ng, n = sums.shape[0], fit.n
+        aux = sums.T @ sums * (((n - 1) / (n - k)) * (ng / (ng - 1)) if ng > 1 else np.nan)
     return np.asarray(fit.inv_g @ aux @ fit.inv_g)
 
 
-def _pilot_v(side: Side, o: int, nu: int, h_v: float, opts: _Opts, cache: dict):  # type: ignore[no-untyped-def]
+def _pilot_v(side: Feeder, o: int, nu: int, h_v: float, opts: _Opts, cache: dict):  # type: ignore[no-untyped-def]
     """Variance and bias constant of the order-o fit at the pilot bandwidth (cached by (o, nu))."""
     key = (o, nu)
     if key in cache:
@@ -251,8 +127,8 @@ def _pilot_v(side: Side, o: int, nu: int, h_v: float, opts: _Opts, cache: dict):
     if fit is None:
         cache[key] = (np.nan, np.nan, np.ones(1))
         return cache[key]
-    s = _combination(side, fit.d, fit.beta, fit.inv_g, fit.rhs, fit.ew, nu)
-    v_v = _variance(side, fit, s, opts, cache)[nu, nu]
+    s = _combination(side, fit, nu)
+    v_v = _variance(side, fit, s, opts)[nu, nu]
     v = fit.mom[o + 1 : 2 * o + 2] / h_v ** (o + 1)
     hp = h_v ** np.arange(o + 1)
     b_const = (hp * (fit.inv_g @ v))[nu]
@@ -261,7 +137,7 @@ def _pilot_v(side: Side, o: int, nu: int, h_v: float, opts: _Opts, cache: dict):
 
 
 def _bw_terms(
-    side: Side,
+    side: Feeder,
     o: int,
     nu: int,
     o_b: int,
@@ -282,7 +158,7 @@ def _bw_terms(
     beta = fit.beta
     reg = 0.0
     if scale > 0:
-        v_b = _variance(side, fit, s, opts, cache)[-1, -1]
+        v_b = _variance(side, fit, s, opts)[-1, -1]
         reg = 3 * b_const**2 * v_b
     bias = math.sqrt(2 * (o + 1 - nu)) * b_const * float(np.dot(s, beta[-1, :]))
     var = (2 * nu + 1) * h_v ** (2 * nu + 1) * v_v
@@ -290,10 +166,9 @@ def _bw_terms(
 
 
 def select_bandwidths(
-    left: Side,
-    right: Side,
+    left: Feeder,
+    right: Feeder,
     *,
-    c: float,
     p: int,
     q: int,
     kernel: str,
@@ -311,9 +186,10 @@ def select_bandwidths(
 
     ``left``/``right`` hold standardised data; ``pilot_scale`` is min(1, IQR/(1.349 sd)).
     """
-    opts = _Opts(c=c, kernel=kernel, vce=vce, nnmatch=nnmatch)
-    n = left.x.size + right.x.size
-    x_min, x_max = float(left.x.min()), float(right.x.max())
+    opts = _Opts(kernel=kernel, vce=vce, nnmatch=nnmatch)
+    c = left.c
+    n = left.n + right.n
+    x_min, x_max = left.x_min, right.x_max
     range_l, range_r = abs(c - x_min), abs(c - x_max)
     bw_max_l, bw_max_r = range_l, range_r
     bw_max = max(bw_max_l, bw_max_r)
@@ -321,15 +197,14 @@ def select_bandwidths(
     c_bw = min(c_bw, bw_max)
     bw_min_l = bw_min_r = 0.0
     if bwcheck is not None:
-        ul = _distinct(left.sorted_x)[::-1]
-        ur = _distinct(right.sorted_x)
-        bw_min_l = abs(ul - c)[min(bwcheck, ul.size) - 1] * (1 + _SQRT_EPS)
-        bw_min_r = abs(ur - c)[min(bwcheck, ur.size) - 1] * (1 + _SQRT_EPS)
+        dl, dr = left.nearest_distinct(bwcheck), right.nearest_distinct(bwcheck)
+        bw_min_l = dl[min(bwcheck, dl.size) - 1] * (1 + _SQRT_EPS)
+        bw_min_r = dr[min(bwcheck, dr.size) - 1] * (1 + _SQRT_EPS)
         c_bw = max(c_bw, bw_min_l, bw_min_r)
     cache_l: dict = {}
     cache_r: dict = {}
 
-    def terms(side: Side, cache: dict, o: int, nu: int, o_b: int, h_b: float, scale: float):  # type: ignore[no-untyped-def]
+    def terms(side: Feeder, cache: dict, o: int, nu: int, o_b: int, h_b: float, scale: float):  # type: ignore[no-untyped-def]
         return _bw_terms(side, o, nu, o_b, c_bw, h_b, scale, opts, cache)
 
     eps1 = 1 + _SQRT_EPS
@@ -358,10 +233,6 @@ def select_bandwidths(
         cer = base ** (-(p / ((3 + p) * (3 + 2 * p))))
         h_l, h_r = h_l * cer, h_r * cer
     return x_sd * h_l, x_sd * h_r, x_sd * b_l, x_sd * b_r
-
-
-def _distinct(sorted_x: np.ndarray) -> np.ndarray:
-    return sorted_x[np.r_[True, sorted_x[1:] != sorted_x[:-1]]]
 
 
 def _two(side, cache, d, terms, p, q, bw_max, bw_min, bwcheck):  # type: ignore[no-untyped-def]

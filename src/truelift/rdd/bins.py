@@ -19,7 +19,7 @@ def _side_bins(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> dict[str, 
     """Bins of a sorted side: counts by binary search, sums by differences of a cumulative sum."""
     if x.size == 0 or hi <= lo:
         return {"x": [], "y": [], "n": []}
-    j = max(1, min(50, math.ceil(x.size ** (1 / 3))))
+    j = bin_count(x.size)
     edges = np.linspace(lo, hi, j + 1)
     cuts = np.searchsorted(x, edges[1:-1], side="left")
     bounds = np.r_[0, cuts, x.size]
@@ -39,7 +39,7 @@ def _unsorted_bins(xs: np.ndarray, ys: np.ndarray, lo: float, hi: float) -> dict
     """The same bins as :func:`_side_bins` for one side's rows in any order (bincount)."""
     if xs.size == 0 or hi <= lo:
         return {"x": [], "y": [], "n": []}
-    j = max(1, min(50, math.ceil(xs.size ** (1 / 3))))
+    j = bin_count(xs.size)
     edges = np.linspace(lo, hi, j + 1)
     idx = np.searchsorted(edges[1:-1], xs, side="right")
     n = np.bincount(idx, minlength=j)
@@ -53,15 +53,13 @@ def _unsorted_bins(xs: np.ndarray, ys: np.ndarray, lo: float, hi: float) -> dict
     }
 
 
-def side_bins(left: Any, right: Any, c: float) -> dict[str, Any]:
-    """Bins of the two sides of an RD (``Side`` objects, sorted or with a sorted copy)."""
-    out = {}
-    for name, side, lo, hi in (
-        ("left", left, float(left.sorted_x[0]), c),
-        ("right", right, c, float(right.sorted_x[-1])),
-    ):
-        if side.xs is None:
-            out[name] = _side_bins(side.x, side.y, lo, hi)
-        else:
-            out[name] = _unsorted_bins(side.x, side.y, lo, hi)
-    return out
+def side_bins(side: Any, lo: float, hi: float) -> dict[str, list[float]]:
+    """Bins of one side of an RD (a ``Side``, sorted or with a sorted copy) over [lo, hi]."""
+    if side.xs is None:
+        return _side_bins(side.x, side.y, lo, hi)
+    return _unsorted_bins(side.x, side.y, lo, hi)
+
+
+def bin_count(n_side: int) -> int:
+    """Number of evenly spaced bins on a side with n_side observations."""
+    return max(1, min(50, math.ceil(n_side ** (1 / 3))))
