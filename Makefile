@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= truelift-report
 
-.PHONY: demo test lint typecheck pytest coverage-study bench clean
+.PHONY: demo test lint typecheck pytest browser-deps coverage-study bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+# the report's browser test needs headless Chromium (Debian package); without it the test skips, saying so
+browser-deps:
+	-bash scripts/ensure_chromium.sh
+
+pytest: $(STAMP) browser-deps
 	$(PY) -m pytest -m "not slow" -q
 
 test: lint typecheck pytest

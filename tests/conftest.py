@@ -27,3 +27,23 @@ def reference_csv(name: str) -> pd.DataFrame:
 def saas() -> truelift.Simulation:
     """The SaaS table at the published seed and size (seed 42, 50,000 users)."""
     return truelift.simulate("saas", n_users=50_000, seed=42)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the whole run (starting the JVM is the slow part).
+
+    Tests that use it carry ``pytest.mark.spark`` and skip without pyspark.
+    """
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    session = (
+        pyspark_sql.SparkSession.builder.master("local[2]")
+        .appName("truelift-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

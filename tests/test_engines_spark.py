@@ -17,18 +17,6 @@ REL = 1e-9  # same kernel, same statistics: floating-point summation order only
 
 
 @pytest.fixture(scope="module")
-def spark():
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def table():
     d = truelift.simulate("saas", n_users=20_000, seed=5).data
     return d.assign(engagement_tier=d["engagement_tier"].astype(str))
