@@ -29,7 +29,9 @@ def _kkt_solve(G_ff: np.ndarray, c_f: np.ndarray) -> np.ndarray:
     M[:k, k] = 1.0
     M[k, :k] = 1.0
     M[k, k] = 0.0
-    rhs = np.append(c_f, 1.0)
+    rhs = np.empty(k + 1)
+    rhs[:k] = c_f
+    rhs[k] = 1.0
     try:
         sol = np.linalg.solve(M, rhs)
         err = float(np.max(np.abs(M @ sol - rhs)))
@@ -47,6 +49,7 @@ def simplex_qp(
     tol: float = 1e-10,
     max_iter: int | None = None,
     warm: np.ndarray | None = None,
+    exclude: int | None = None,
 ) -> np.ndarray:
     """Exact minimiser of ``w'Gw - 2c'w`` over the unit simplex (``G`` positive semi-definite).
 
@@ -54,16 +57,23 @@ def simplex_qp(
     the KKT condition, solve the budget-constrained problem on the free set and step back to the
     boundary when a weight would turn negative. Finite; the free set rarely exceeds ``rank(G)+1``.
     ``warm`` (a previous solution of a nearby problem) seeds the free set with its support.
+    ``exclude`` holds one coordinate at zero (a placebo's own row of a shared Gram matrix), so
+    placebo runs need no copy of ``G`` without that row and column.
     """
     k = c.size
-    if k == 1:
-        return np.ones(1)
+    if k == 1 or (k == 2 and exclude is not None):
+        w = np.ones(k) if k == 1 else np.eye(2)[1 - int(exclude or 0)]
+        return w
     scale = max(float(np.max(np.abs(np.diag(G)))), 1e-300)
     if warm is not None and np.count_nonzero(warm) > 1:
         free = [int(i) for i in np.flatnonzero(warm)]
         w = _inner(G, c, np.asarray(warm, dtype=float), free, tol)
     else:
-        j0 = int(np.argmin(np.diag(G) - 2.0 * c))
+        start = np.diag(G) - 2.0 * c
+        if exclude is not None:
+            start = start.copy()
+            start[exclude] = np.inf
+        j0 = int(np.argmin(start))
         w = np.zeros(k)
         w[j0] = 1.0
         free = [j0]
@@ -73,6 +83,8 @@ def simplex_qp(
         mu = float(grad[free].sum()) / len(free)
         viol = grad - mu
         viol[free] = np.inf
+        if exclude is not None:
+            viol[exclude] = np.inf
         j = int(np.argmin(viol))
         if viol[j] >= -tol * scale:
             break
@@ -85,7 +97,7 @@ def _inner(G: np.ndarray, c: np.ndarray, w: np.ndarray, free: list[int], tol: fl
     """Solve on the free set, stepping back to the boundary while a weight turns negative."""
     for _ in range(len(free) + 1):
         idx = np.asarray(free)
-        z = _kkt_solve(G[idx][:, idx], c[idx])
+        z = _kkt_solve(G[np.ix_(idx, idx)], c[idx])
         if np.all(z > tol):
             w = np.zeros_like(w)
             w[idx] = z

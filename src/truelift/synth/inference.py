@@ -63,12 +63,13 @@ def _gram_gaps(method: Method, Y0: np.ndarray, T0: int) -> np.ndarray:
         P = P - P.mean(axis=1, keepdims=True)
     G = P @ P.T
     gaps = np.empty_like(Y0)
+    means = Y0[:, :T0].mean(axis=1)
     for j in range(J):
-        idx = np.flatnonzero(np.arange(J) != j)
-        w = simplex_qp(G[np.ix_(idx, idx)], G[idx, j])
-        cf = w @ Y0[idx]
+        w = simplex_qp(G, G[:, j], exclude=j)  # w[j] == 0: donor j is left out of its own pool
+        nz = np.flatnonzero(w)
+        cf = w[nz] @ Y0[nz]
         if method == "demeaned":
-            cf = cf + (Y0[j, :T0].mean() - w @ Y0[idx, :T0].mean(axis=1))
+            cf = cf + (means[j] - w[nz] @ means[nz])
         gaps[j] = Y0[j] - cf
     return gaps
 
