@@ -16,7 +16,7 @@ import pytest
 
 import truelift
 from truelift.did import did_2x2, twfe
-from truelift.did.twfe import demean
+from truelift.did._fe import demean
 
 DATA = Path(__file__).parent / "reference" / "data"
 REF = json.loads((Path(__file__).parent / "reference" / "did_twfe_reference.json").read_text())

@@ -10,7 +10,8 @@ import pandas as pd
 from tests.contract import ContractCase
 from truelift.did.bacon import bacon
 from truelift.did.event_study import event_study
-from truelift.did.twfe import did_2x2, twfe
+from truelift.did.twfe import twfe
+from truelift.did.two_by_two import did_2x2
 from truelift.simulate import simulate
 
 

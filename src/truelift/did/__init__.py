@@ -4,6 +4,7 @@
 from truelift.did.bacon import bacon
 from truelift.did.event_study import event_study
 from truelift.did.staggered import did
-from truelift.did.twfe import did_2x2, twfe
+from truelift.did.twfe import twfe
+from truelift.did.two_by_two import did_2x2
 
 __all__ = ["bacon", "did", "did_2x2", "event_study", "twfe"]

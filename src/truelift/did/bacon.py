@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from truelift import _frame
-from truelift.did.twfe import adoption, demean, fe_ols, load_panel
+from truelift.did._common import adoption, load_panel
+from truelift.did._fe import demean, fe_ols
 from truelift.errors import DataError, IdentificationError
 from truelift.inference import interval
 from truelift.result import Diagnostic, Estimate

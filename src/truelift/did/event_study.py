@@ -23,7 +23,8 @@ import numpy as np
 from scipy import stats
 
 from truelift import _frame
-from truelift.did.twfe import FeDof, _choice, cluster_diagnostic, fe_ols, load_panel
+from truelift.did._common import FeDof, _choice, cluster_diagnostic, load_panel
+from truelift.did._fe import fe_ols
 from truelift.errors import DataError, DesignError, IdentificationError
 from truelift.inference import interval
 from truelift.result import Diagnostic, Estimate, EstimateSet

@@ -12,7 +12,8 @@ from typing import Any
 from truelift.did.bacon import bacon
 from truelift.did.event_study import event_study
 from truelift.did.staggered import did
-from truelift.did.twfe import did_2x2, twfe
+from truelift.did.twfe import twfe
+from truelift.did.two_by_two import did_2x2
 from truelift.plot.did import bacon_plot, event_study_plot, group_means_plot
 from truelift.simulate import simulate
 
