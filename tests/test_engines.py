@@ -7,11 +7,14 @@ share one kernel over the same sufficient statistics; only summation order diffe
 from __future__ import annotations
 
 import duckdb
+import narwhals as nw
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 
 import truelift
+from truelift.engines import native_engine, with_safe_names
 
 REL = 1e-9  # same kernel, same statistics: floating-point summation order only
 
@@ -72,3 +75,42 @@ def test_engine_path_checks(table):
         truelift.naive_difference(rel, treatment="opt_in_agent", outcome="task_completed")
     with pytest.raises(truelift.DataError, match="binary"):
         truelift.naive_difference(rel, treatment="workspace_id", outcome="thumbs_up")
+
+
+def test_native_engine_detection_imports_nothing():
+    """Lazy tables are recognised by type; a Spark Connect DataFrame even without its client."""
+    con = duckdb.connect()
+    assert native_engine(con.sql("select 1 as a")) == "duckdb"
+    assert native_engine(pl.LazyFrame({"a": [1]})) == "polars"
+    assert native_engine(pl.DataFrame({"a": [1]})) is None  # eager: the in-memory path
+    assert native_engine(con) is None
+    # Stand-ins named like pyspark's classes (no Spark, no Connect server, no grpc needed)
+    connect_df = type("DataFrame", (), {"__module__": "pyspark.sql.connect.dataframe"})
+    classic_df = type("DataFrame", (), {"__module__": "pyspark.sql.classic.dataframe"})
+    assert native_engine(connect_df()) == "spark-connect"
+    assert native_engine(classic_df()) == "pyspark"
+    assert native_engine(type("Column", (), {"__module__": "pyspark.sql.column"})()) is None
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "polars"])
+def test_safe_names_rename_by_position(backend):
+    """Names that SQL or polars would expand ('*', a regex, a dotted path) stay labels."""
+    names = ['a"; DROP TABLE x; --', "*", "^a.*$", "a.b", "select", "with space"]
+    df = pd.DataFrame({n: np.arange(4.0) + i for i, n in enumerate(names)})
+    native = duckdb.connect().from_df(df) if backend == "duckdb" else pl.from_pandas(df).lazy()
+    frame, mapping = with_safe_names(nw.from_native(native))
+    assert list(mapping) == names
+    assert frame.collect_schema().names() == [f"__c{i}" for i in range(len(names))]
+    sums = frame.select(*[nw.col(mapping[n]).sum() for n in names]).collect()
+    assert [float(sums[mapping[n]][0]) for n in names] == [6.0 + 4 * i for i in range(len(names))]
+
+
+def test_star_column_on_duckdb_is_one_column(table):
+    """Without positional renaming DuckDB reads a column named '*' as every column."""
+    con = duckdb.connect()
+    con.register("t", table.rename(columns={"task_completed": "*"}))
+    got = truelift.naive_difference(
+        con.sql("select * from t"), treatment="opt_in_agent_mode", outcome="*"
+    )
+    want = truelift.naive_difference(table, treatment="opt_in_agent_mode", outcome="task_completed")
+    assert got.estimate == pytest.approx(want.estimate, rel=REL)

@@ -45,3 +45,20 @@ def test_hostile_names_on_spark(spark, table):
         table, treatment="opt_in_agent_mode", outcome="task_completed"
     )
     assert got.estimate == pytest.approx(expected.estimate, rel=REL)
+
+
+def test_read_table_spark_and_detection(spark, table, tmp_path):
+    from truelift.engines import native_engine
+    from truelift.io import read_table, write_table
+
+    path = write_table(table, tmp_path / "saas.parquet")
+    df = read_table(path, engine="spark", spark=spark)
+    assert native_engine(df) == "pyspark"
+    got = truelift.naive_difference(df, treatment="opt_in_agent_mode", outcome="task_completed")
+    expected = truelift.naive_difference(
+        table, treatment="opt_in_agent_mode", outcome="task_completed"
+    )
+    assert got.estimate == pytest.approx(expected.estimate, rel=REL)
+    assert got.std_error == pytest.approx(expected.std_error, rel=REL)
+    csv = write_table(table, tmp_path / "saas.csv")
+    assert read_table(csv, engine="spark", spark=spark).count() == len(table)
