@@ -8,17 +8,19 @@ Bojinov, Simchi-Levi & Zhao (2023, switchbacks); Newey & West (1987, HAC).
 """
 
 from truelift.experiment.abtest import ab_test
-from truelift.experiment.power import PowerResult, power
+from truelift.experiment.power import PowerInputs, PowerResult, power, power_inputs
 from truelift.experiment.sequential import PeekingStudy, peeking_simulation, sequential_test
 from truelift.experiment.srm import sample_ratio_mismatch, srm_check
 from truelift.experiment.switchback import switchback
 
 __all__ = [
     "PeekingStudy",
+    "PowerInputs",
     "PowerResult",
     "ab_test",
     "peeking_simulation",
     "power",
+    "power_inputs",
     "sample_ratio_mismatch",
     "sequential_test",
     "srm_check",

@@ -397,3 +397,38 @@ def lazy_arm_counts(lf: Any, *, variant: str, missing: str) -> tuple[np.ndarray,
     levels, codes = _levels(table[q.safe[variant]][keep], variant)
     counts = np.bincount(codes, weights=_floats(table["__n"][keep]), minlength=levels.size)
     return levels, counts.astype(np.int64)
+
+
+def lazy_design_sums(
+    lf: Any, *, outcome: str, covariates: Sequence[str], cluster: str | None, missing: str
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray | None, str]:
+    """Pooled cross-products of ``[1, y, x]`` and (with ``cluster``) per-cluster count and sum of
+    y, aggregated in the engine (for :func:`truelift.experiment.power_inputs`)."""
+    used = {"outcome": outcome, **({"cluster": cluster} if cluster else {})}
+    used.update({f"covariate {c}": c for c in covariates})
+    q = _Query(lf, used)
+    x_exprs, x_names, x_num = _covariates(q, covariates)
+    w = [q.numeric("outcome", outcome), *x_exprs]
+    P = len(w) + 1
+    aggs = [nw.len().cast(nw.Float64).alias("__n"), *_null_counts(q)]
+    for i, a in enumerate(w, start=1):
+        aggs.append(a.sum().alias(f"__s{i}"))
+        aggs += [(a * w[j - 1]).sum().alias(f"__p{i}_{j}") for j in range(i, P)]
+    table = _rows(q.frame.group_by(NULL).agg(*aggs).collect())
+    keep, _ = _missing(q, table, missing)
+    total = np.zeros((P, P))
+    total[0, 0] = _floats(table["__n"][keep]).sum()
+    for i in range(1, P):
+        total[0, i] = total[i, 0] = _floats(table[f"__s{i}"][keep]).sum()
+        for j in range(i, P):
+            total[i, j] = total[j, i] = _floats(table[f"__p{i}_{j}"][keep]).sum()
+    metric = [Metric(outcome, "mean", ("outcome",))]
+    _check_variation(total, metric, {"outcome": outcome}, list(zip(x_names, x_num, strict=True)))
+    sent = [*q.sent, f"count, sums and cross-products of {P - 1} column(s) (1 row)"]
+    groups = None
+    if cluster is not None:
+        aggs = [nw.len().cast(nw.Float64).alias("__n"), w[0].sum().alias("__s")]
+        g = _rows(q.kept.group_by(q.safe[cluster]).agg(*aggs).collect())
+        groups = np.column_stack([_floats(g["__n"]), _floats(g["__s"])])
+        sent.append(f"per-cluster count and sum of the outcome ({len(groups)} rows)")
+    return total, tuple(x_names), groups, "; ".join(sent)

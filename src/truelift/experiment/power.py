@@ -10,20 +10,26 @@ design levers shrink the variance:
   ``1 + (m - 1) * icc`` for clusters of ``m`` users (Donner & Klar 2000).
 
 Give exactly two of ``effect``, ``n`` and ``power``; :func:`power` solves for the third.
+:func:`power_inputs` measures ``sd``, ``rho`` and ``icc`` on past data from sufficient statistics
+(in memory, or inside DuckDB / polars lazy / Spark, where only sums leave the engine).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import numpy as np
 from scipy import optimize, stats
 
-from truelift.errors import DesignError
+from truelift import _frame
+from truelift.engines import engine_name, lazy_frame
+from truelift.errors import DataError, DesignError
 from truelift.result import jsonable
 
-__all__ = ["PowerResult", "power"]
+__all__ = ["PowerInputs", "PowerResult", "power", "power_inputs"]
 
 Alternative = Literal["two-sided", "one-sided"]
 
@@ -200,3 +206,103 @@ def _solve(
     se = se_of(float(n))
     g = lambda d_: _power_at(d_, se, alpha, alternative) - target  # noqa: E731
     return float(optimize.brentq(g, 1e-12 * se, 100 * se, xtol=1e-14)), float(n), target
+
+
+@dataclass(frozen=True)
+class PowerInputs:
+    """The variance inputs of :func:`power`, measured on past (pre-period) data.
+
+    ``rho`` is the multiple correlation of the outcome with the covariates (CUPED multiplies the
+    variance by ``1 - rho**2``); ``icc`` the one-way ANOVA intra-cluster correlation and
+    ``cluster_size`` the mean cluster size (Donner & Klar 2000). ``kwargs()`` feeds :func:`power`.
+    """
+
+    n: int
+    mean: float
+    sd: float
+    rho: float
+    icc: float
+    cluster_size: float
+    n_clusters: int | None
+    covariates: tuple[str, ...]
+    engine: str
+    transferred: str
+
+    def kwargs(self) -> dict[str, float]:
+        return {"sd": self.sd, "rho": self.rho, "icc": self.icc, "cluster_size": self.cluster_size}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(jsonable(asdict(self)))
+
+
+def _icc(groups: np.ndarray, sum_yy: float) -> tuple[float, float, int]:
+    """One-way ANOVA ICC from per-cluster counts and sums and the total sum of squares."""
+    n_g, s_g = groups[:, 0], groups[:, 1]
+    G, N, S = n_g.size, float(n_g.sum()), float(s_g.sum())
+    if G < 2 or N <= G:
+        raise DataError(f"an intra-cluster correlation needs >= 2 clusters with repeats; got {G}.")
+    between = float(np.sum(s_g * s_g / n_g))
+    msb = (between - S * S / N) / (G - 1)
+    msw = (sum_yy - between) / (N - G)
+    n0 = (N - float(np.sum(n_g * n_g)) / N) / (G - 1)
+    icc = (msb - msw) / (msb + (n0 - 1) * msw) if msb + (n0 - 1) * msw > 0 else 0.0
+    return float(min(max(icc, 0.0), 1.0)), N / G, G
+
+
+def _inputs_from_sums(
+    total: np.ndarray, groups: np.ndarray | None
+) -> tuple[float, float, float, float, float, int | None]:
+    """(mean, sd, rho, icc, cluster size, clusters) from the cross-products of ``[1, y, x]``."""
+    n = total[0, 0]
+    cen = total - np.outer(total[0], total[0]) / n
+    syy = cen[1, 1]
+    rho = 0.0
+    if total.shape[0] > 2:
+        sxx, sxy = cen[2:, 2:], cen[2:, 1]
+        r2 = float(sxy @ np.linalg.solve(sxx, sxy)) / syy
+        rho = float(np.sqrt(min(max(r2, 0.0), 1 - 1e-12)))
+    icc, m, G = (0.0, 1.0, None) if groups is None else _icc(groups, float(total[1, 1]))
+    return float(total[0, 1] / n), float(np.sqrt(syy / (n - 1))), rho, icc, m, G
+
+
+def power_inputs(
+    data: Any,
+    *,
+    outcome: str,
+    covariates: Sequence[str] | None = None,
+    cluster: str | None = None,
+    missing: _frame.MissingPolicy = "raise",
+) -> PowerInputs:
+    """Measure ``sd``, the CUPED ``rho`` and the cluster ``icc`` for :func:`power` from past data.
+
+    On a lazy table (DuckDB, polars lazy, Spark) only sums leave the engine: the cross-products of
+    the outcome and covariates, and with ``cluster`` the per-cluster count and outcome sum.
+    Usage: ``power(effect=0.02, power=0.8, **power_inputs(pre, outcome="y").kwargs())``.
+    """
+    from truelift.experiment._engine import lazy_design_sums
+
+    covs = list(covariates or [])
+    lf = lazy_frame(data)
+    if lf is not None:
+        total, names, groups, sent = lazy_design_sums(
+            lf, outcome=outcome, covariates=covs, cluster=cluster, missing=missing
+        )
+        engine = engine_name(lf)
+    else:
+        cols = _frame.load(
+            data, numeric={"outcome": outcome}, keys={"cluster": cluster}, covariates=covs,
+            missing=missing,
+        )  # fmt: skip
+        W = np.column_stack([np.ones(cols.n_obs), cols["outcome"], cols.X])
+        total, names = W.T @ W, cols.X_names
+        groups = None
+        if cluster is not None:
+            g = cols["cluster"]
+            groups = np.column_stack(
+                [np.bincount(g).astype(float), np.bincount(g, weights=cols["outcome"])]
+            )
+        engine, sent = "in-memory", "nothing (rows analysed in memory)"
+    mean, sd, rho, icc, m, G = _inputs_from_sums(total, groups)
+    return PowerInputs(
+        round(float(total[0, 0])), mean, sd, rho, icc, m, G, tuple(names), engine, sent
+    )
