@@ -18,7 +18,7 @@ from scipy import stats
 
 from truelift.inference import cluster_sums
 
-__all__ = ["Aggregate", "aggregate", "multiplier_crit", "pretest"]
+__all__ = ["Aggregate", "Rows", "aggregate", "multiplier_crit", "pretest"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,17 @@ def _wif_times_att(
     return term1 - term2
 
 
+@dataclass(frozen=True)
+class Rows:
+    """What the rows of ``inf`` stand for: units (``mult`` None) or pseudo-rows built from
+    per-cohort moments (:mod:`truelift.did._cs_moments`), whose per-unit constants (the
+    estimated-weights term) enter multiplied by ``mult``, with the true cohort shares."""
+
+    unit_g: np.ndarray
+    mult: np.ndarray | None = None
+    shares: dict[float, float] | None = None
+
+
 def _weighted(
     name: str,
     keep: np.ndarray,
@@ -62,7 +73,7 @@ def _weighted(
     inf: np.ndarray,
     pg: np.ndarray,
     groups: np.ndarray,
-    unit_g: np.ndarray,
+    rows: Rows,
     key: float | None = None,
     with_wif: bool = True,
 ) -> Aggregate:
@@ -70,7 +81,8 @@ def _weighted(
     w[keep] = pg[keep] / pg[keep].sum()
     psi = inf[:, keep] @ w[keep]
     if with_wif:
-        psi = psi + _wif_times_att(keep, pg, groups, unit_g, att)
+        wif = _wif_times_att(keep, pg, groups, rows.unit_g, att)
+        psi = psi + (wif if rows.mult is None else wif * rows.mult)
     return Aggregate(name, float(w @ att), psi, w, key)
 
 
@@ -87,25 +99,30 @@ def aggregate(
     inf: np.ndarray,
     group: np.ndarray,
     period: np.ndarray,
-    unit_g: np.ndarray,
+    unit_g: np.ndarray | Rows,
 ) -> Aggregate:
     """The ``simple``/``group``/``dynamic``/``calendar`` aggregation of R ``did::aggte``.
 
     ``att``/``group``/``period`` describe the K ATT(g,t); ``inf`` is their n x K influence
-    functions; ``unit_g`` each unit's cohort (0 = never treated) in the same n order.
+    functions; ``unit_g`` each unit's cohort (0 = never treated) in the same n order (or a
+    :class:`Rows` for pseudo-rows).
     """
+    rows = unit_g if isinstance(unit_g, Rows) else Rows(unit_g)
     glist = np.unique(group)
-    pgg = np.array([np.mean(unit_g == g) for g in glist])
+    if rows.shares is None:
+        pgg = np.array([np.mean(rows.unit_g == g) for g in glist])
+    else:
+        pgg = np.array([rows.shares.get(float(g), 0.0) for g in glist])
     pg = pgg[np.searchsorted(glist, group)]
     post = group <= period
     if kind == "simple":
-        return _weighted("ATT (simple)", np.flatnonzero(post), att, inf, pg, group, unit_g)
+        return _weighted("ATT (simple)", np.flatnonzero(post), att, inf, pg, group, rows)
     if kind == "group":
-        return _group(att, inf, group, period, unit_g, glist, pgg, pg)
+        return _group(att, inf, group, period, rows, glist, pgg, pg)
     if kind == "dynamic":
         e = period - group
         parts = [
-            _weighted(f"e={_num(v)}", np.flatnonzero(e == v), att, inf, pg, group, unit_g, v)
+            _weighted(f"e={_num(v)}", np.flatnonzero(e == v), att, inf, pg, group, rows, v)
             for v in np.unique(e)
         ]
         top = _average("ATT (dynamic)", [p for p in parts if p.key is not None and p.key >= 0])
@@ -113,14 +130,14 @@ def aggregate(
     # calendar
     parts = [
         _weighted(
-            f"t={_num(v)}", np.flatnonzero((period == v) & post), att, inf, pg, group, unit_g, v
+            f"t={_num(v)}", np.flatnonzero((period == v) & post), att, inf, pg, group, rows, v
         )
         for v in np.unique(period[period >= group.min()])
     ]
     return _average("ATT (calendar)", parts)
 
 
-def _group(att, inf, group, period, unit_g, glist, pgg, pg) -> Aggregate:  # type: ignore[no-untyped-def]
+def _group(att, inf, group, period, rows, glist, pgg, pg) -> Aggregate:  # type: ignore[no-untyped-def]
     post = group <= period
     parts = [
         _weighted(
@@ -130,7 +147,7 @@ def _group(att, inf, group, period, unit_g, glist, pgg, pg) -> Aggregate:  # typ
             inf,
             pg,
             group,
-            unit_g,
+            rows,
             g,
             with_wif=False,
         )
@@ -141,7 +158,8 @@ def _group(att, inf, group, period, unit_g, glist, pgg, pg) -> Aggregate:  # typ
     psi = sum(s * p.psi for s, p in zip(share, parts, strict=True))
     # estimated-weights term over the cohort shares P(G = g) (R did 2.5: wif over glist)
     keep = np.arange(glist.size)
-    psi = psi + _wif_times_att(keep, pgg, glist, unit_g, theta)
+    wif = _wif_times_att(keep, pgg, glist, rows.unit_g, theta)
+    psi = psi + (wif if rows.mult is None else wif * rows.mult)
     w = sum(s * p.weights for s, p in zip(share, parts, strict=True))
     return Aggregate("ATT (group)", float(share @ theta), psi, w, None, tuple(parts))
 
@@ -150,9 +168,9 @@ def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
-def se_of(psi: np.ndarray, cluster: np.ndarray | None) -> float:
-    """R ``getSE``: sqrt(mean(psi^2)/n), or CR1 over clusters."""
-    n = psi.shape[0]
+def se_of(psi: np.ndarray, cluster: np.ndarray | None, n: float | None = None) -> float:
+    """R ``getSE``: sqrt(mean(psi^2)/n), or CR1 over clusters (``n``: units, if not rows)."""
+    n = psi.shape[0] if n is None else n
     if cluster is None:
         return float(np.sqrt(np.sum(psi**2)) / n)
     s = cluster_sums(psi, cluster)
@@ -195,10 +213,10 @@ def multiplier_crit(
 
 
 def pretest(
-    att: np.ndarray, inf: np.ndarray, cluster: np.ndarray | None
+    att: np.ndarray, inf: np.ndarray, cluster: np.ndarray | None, n: float | None = None
 ) -> tuple[float, float, int]:
     """Joint Wald test that every pre-treatment ATT(g,t) is zero: (W, p-value, df)."""
-    n = inf.shape[0]
+    n = inf.shape[0] if n is None else n
     if cluster is None:
         V = inf.T @ inf / n**2
     else:

@@ -20,7 +20,7 @@ import numpy as np
 from truelift import _frame
 from truelift.errors import DataError, IdentificationError, TrueliftWarning
 
-__all__ = ["Data", "load", "restrict"]
+__all__ = ["Data", "load", "restrict", "restrict_moments"]
 
 
 @dataclass
@@ -39,6 +39,25 @@ class Data:
     n_dropped: int
     cohorts: np.ndarray
     notes: list[str] = field(default_factory=list)
+    moments: Any = None  # engine path: per-cohort moments (truelift.did._cs_moments.Moments)
+    pseudo: Any = None  # engine path: what the pseudo-rows of the influence functions stand for
+    engine: str = "in-memory"
+    transferred: str | None = None
+
+    def rows(self) -> Any:
+        """The rows of the influence functions (units, or pseudo-rows on the engine path)."""
+        from truelift.did._aggregate import Rows
+
+        return self.pseudo if self.pseudo is not None else Rows(self.unit_g)
+
+    @property
+    def n_units(self) -> int:
+        return round(self.moments.n) if self.moments is not None else int(self.unit_g.shape[0])
+
+    def cohort_count(self, g: float) -> float:
+        if self.moments is not None:
+            return float(self.moments.N[self.moments.cohort == g].sum())
+        return float(np.sum(self.unit_g == g))
 
 
 def _fill_cohort(data: Any, cohort: str | None) -> Any:
@@ -259,3 +278,46 @@ def _keep_periods(d: Data, keep_t: np.ndarray) -> None:
     _subset(d, keep_t[d.tidx])
     d.tidx = newidx[d.tidx]
     d.tlist = d.tlist[keep_t]
+
+
+def restrict_moments(m: Any, control: str, anticipation: int) -> Any:
+    """:func:`restrict` on per-cohort moments (engine path): the same rules, on the small table."""
+    first = m.tlist[0]
+    early = (m.cohort > 0) & (m.cohort <= first)
+    if early.any():
+        m.notes.append(
+            f"Dropped {int(m.N[early].sum()):,} units already treated in the first period."
+        )
+        keep = ~early
+        idx = np.cumsum(keep) - 1
+        if m.cl_cidx is not None:
+            rows = keep[m.cl_cidx]
+            m.cl_code = np.unique(m.cl_code[rows], return_inverse=True)[1].ravel()
+            m.cl_cidx, m.cl_N, m.cl_s = idx[m.cl_cidx[rows]], m.cl_N[rows], m.cl_s[rows]
+        m.cohort, m.N, m.s = m.cohort[keep], m.N[keep], m.s[keep]
+        m.Q = None if m.Q is None else m.Q[keep]
+    if not (m.cohort == 0).any():
+        if control == "never":
+            raise IdentificationError(
+                "no never-treated units: with control='never' no comparison group exists. Use "
+                "control='notyet' (not-yet-treated units as the comparison; the last cohort "
+                "then serves only as a comparison group)."
+            )
+        gmax = m.cohort.max()
+        keep_t = m.tlist < gmax - anticipation
+        m.tlist, m.s = m.tlist[keep_t], m.s[:, keep_t]
+        m.Q = None if m.Q is None else m.Q[:, keep_t][:, :, keep_t]
+        m.cl_s = None if m.cl_s is None else m.cl_s[:, keep_t]
+        m.notes.append(
+            f"No never-treated units: cohort {gmax:g} is used only as a comparison group."
+        )
+        cohorts = np.unique(m.cohort[m.cohort > 0])[:-1]
+    else:
+        cohorts = np.unique(m.cohort[m.cohort > 0])
+    m.cohorts_used = cohorts[cohorts > m.tlist[0] + anticipation]
+    if m.cohorts_used.size == 0 or m.tlist.size < 2:
+        raise IdentificationError(
+            "no cohort is first treated after a pre-treatment period, so no ATT(g,t) is "
+            "identified. The cohort column must hold the first treated period (0 = never)."
+        )
+    return m

@@ -27,7 +27,13 @@ import numpy as np
 
 from truelift._frame import closest_columns
 from truelift.engines import engine_name, with_safe_names
-from truelift.errors import ColumnNotFoundError, DataError, MissingDataWarning, MissingValueError
+from truelift.errors import (
+    ColumnNotFoundError,
+    DataError,
+    MissingDataWarning,
+    MissingValueError,
+    TrueliftWarning,
+)
 
 __all__ = ["Source", "cells_2x2", "collect", "prepare"]
 
@@ -69,6 +75,7 @@ def prepare(
     missing: str,
     *,
     keys: tuple[str, ...] = ("cluster", "unit"),
+    nullable: tuple[str, ...] = (),
 ) -> Source:
     """Check the columns, count rows with a missing value (raise or drop them, as in memory).
 
@@ -85,6 +92,8 @@ def prepare(
         c, dtype = safe[name], schema[safe[name]]
         if role not in keys and not (dtype.is_numeric() or dtype == nw.Boolean):
             raise DataError(f"{role.capitalize()} column {name!r} must be numeric; found {dtype}.")
+        if role in nullable:
+            continue
         null_parts.append(nw.col(c).is_null())
         if dtype.is_float():
             null_parts.append(nw.col(c).is_nan())
@@ -322,3 +331,134 @@ def adoption_cells(src: Source) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
         np.asarray(tab["s"].to_numpy(), dtype=float),
         round(float(np.nansum(np.asarray(tab["off"].to_numpy(), dtype=float)))),
     )
+
+
+# ----------------------------------------------------------------------------- Callaway & Sant'Anna
+
+
+def cs_moments(src: Source, clustered: bool, anticipation: int, control: str) -> Any:
+    """Per-cohort moments of the balanced panel (``truelift.did._cs_moments.Moments``).
+
+    Queries: the periods; one pass per unit (row count, distinct periods, cohort and cluster
+    range, outcome of each period) aggregated to the few checks R ``did`` makes (duplicates,
+    cohort or cluster changing within a unit, units missing a period: dropped with a warning);
+    then per cohort (and cluster) the count, sums and, unclustered, cross-products.
+    """
+    from truelift.did._cs_moments import Moments
+
+    tl = levels(src, "time").astype(float)
+    T, u, t = tl.size, src.col["unit"], src.col["time"]
+    if T < 2:
+        raise DataError(f"time column {src.shown['time']!r} has a single period; DiD needs two.")
+    g = src.f("cohort").fill_null(0.0)
+    g = nw.when(g.is_nan()).then(0.0).otherwise(g)
+    aggs = [
+        nw.len().alias("__n"),
+        nw.col(t).n_unique().alias("__nt"),
+        nw.col("__g").min().alias("__gmin"),
+        nw.col("__g").max().alias("__gmax"),
+        *[
+            nw.when(nw.col(t) == nw.lit(v.item())).then(src.f("outcome")).otherwise(0.0).sum()
+            .alias(f"__y{i}")
+            for i, v in enumerate(src_times(src, tl))
+        ],
+    ]  # fmt: skip
+    if clustered:
+        c = nw.col(src.col["cluster"])
+        aggs += [c.n_unique().alias("__ncl"), c.min().alias("__cl")]
+    units = src.lf.with_columns(__g=g).group_by(u).agg(*aggs)
+    chk = (
+        units.select(
+            (nw.col("__n") - nw.col("__nt")).max().alias("dup"),
+            (nw.col("__gmin") != nw.col("__gmax")).cast(nw.Float64).sum().alias("var_g"),
+            (nw.col("__nt") < T).cast(nw.Float64).sum().alias("short"),
+            nw.len().alias("units"),
+            *([(nw.col("__ncl") > 1).cast(nw.Float64).sum().alias("var_c")] if clustered else []),
+        )
+        .collect()
+        .rows(named=True)[0]
+    )
+    _unit_checks(chk, clustered)
+    notes: list[str] = []
+    if chk["short"]:
+        msg = (
+            f"Dropped {int(chk['short']):,} of {int(chk['units']):,} units not observed in all "
+            f"{T} periods (balanced panel)."
+        )
+        warnings.warn(msg, TrueliftWarning, stacklevel=4)
+        notes.append(msg)
+    units = units.filter(nw.col("__nt") == T)
+    ys = [nw.col(f"__y{i}") for i in range(T)]
+    keys = ["__gmin", "__cl"] if clustered else ["__gmin"]
+    sums = [
+        nw.len().cast(nw.Float64).alias("N"),
+        *[y.sum().alias(f"s{i}") for i, y in enumerate(ys)],
+    ]
+    if not clustered:
+        sums += [(ys[a] * ys[b]).sum().alias(f"q{a}_{b}") for a in range(T) for b in range(a, T)]
+    tab = units.group_by(*keys).agg(*sums).collect()
+    coh = np.asarray(tab["__gmin"].to_numpy(), dtype=float)
+    N = np.asarray(tab["N"].to_numpy(), dtype=float)
+    s = np.column_stack([np.asarray(tab[f"s{i}"].to_numpy(), dtype=float) for i in range(T)])
+    coh = _cohort_values(coh, tl, src.shown["cohort"], notes)
+    uc, ci = np.unique(coh, return_inverse=True)
+    ci = ci.ravel()
+    m = Moments(tl, uc, np.bincount(ci, weights=N, minlength=uc.size),
+                np.stack([np.bincount(ci, weights=s[:, i], minlength=uc.size) for i in range(T)], 1),
+                notes=notes)  # fmt: skip
+    if clustered:
+        codes = np.unique(np.asarray(tab["__cl"].to_numpy()), return_inverse=True)[1].ravel()
+        m.cl_code, m.cl_cidx, m.cl_N, m.cl_s = codes, ci, N, s
+    else:
+        Q = np.zeros((uc.size, T, T))
+        for a in range(T):
+            for b in range(a, T):
+                v = np.bincount(ci, weights=np.asarray(tab[f"q{a}_{b}"].to_numpy(), dtype=float),
+                                minlength=uc.size)  # fmt: skip
+                Q[:, a, b] = Q[:, b, a] = v
+        m.Q = Q
+    return m
+
+
+def src_times(src: Source, tl: np.ndarray) -> list[Any]:
+    """Period values as the time column's own type (integers stay integers in the query)."""
+    dtype = src.lf.collect_schema()[src.col["time"]]
+    return [np.int64(v) if dtype.is_integer() else np.float64(v) for v in tl]
+
+
+def _unit_checks(chk: dict[str, Any], clustered: bool) -> None:
+    if chk["dup"] and chk["dup"] > 0:
+        raise DataError(
+            "some unit-period pairs appear more than once; a panel has one row per unit and "
+            "period. Aggregate the rows first, or pass panel=False for repeated cross-sections."
+        )
+    if chk["var_g"]:
+        raise DataError(
+            f"The first treated period must be constant within each unit; {int(chk['var_g']):,} "
+            "unit(s) have several values. A first treated period that changes means treatment "
+            "switched off or restarted: staggered DiD needs absorbing adoption (once treated, "
+            "always treated)."
+        )
+    if clustered and chk["var_c"]:
+        raise DataError(
+            f"The cluster must be constant within each unit; {int(chk['var_c']):,} unit(s) have "
+            "several values."
+        )
+
+
+def _cohort_values(coh: np.ndarray, tl: np.ndarray, name: str, notes: list[str]) -> np.ndarray:
+    """R did's cohort rules on the small cohort table: negative -> error, after the last period
+    -> never treated, values that are not periods -> error."""
+    if (coh < 0).any():
+        raise DataError(f"Cohort column {name!r} has negative values; use 0 for never treated.")
+    late = coh > tl[-1]
+    if late.any():
+        notes.append("Some units first treated after the last period count as never treated.")
+        coh = np.where(late, 0.0, coh)
+    stray = np.setdiff1d(np.unique(coh), np.append(tl, 0.0))
+    if stray.size:
+        raise DataError(
+            f"Cohort column {name!r} holds {stray[:5].tolist()}, which are not periods of the time "
+            "column; the cohort must be the first treated period (0 = never treated)."
+        )
+    return coh

@@ -28,8 +28,12 @@ import numpy as np
 
 from truelift import _frame
 from truelift.did import _aggregate as agg
-from truelift.did._cs_data import Data, load, restrict
+from truelift.did import _cs_moments as csm
+from truelift.did import _engine
+from truelift.did._cs_data import Data, load, restrict, restrict_moments
 from truelift.did._cs_kernels import PANEL_KERNELS, RC_KERNELS
+from truelift.did._engine import collect
+from truelift.engines import engine_name, lazy_frame
 from truelift.errors import DesignError, IdentificationError
 from truelift.inference import interval
 from truelift.result import Diagnostic, Estimate, EstimateSet
@@ -134,12 +138,56 @@ def did(
         "base_period": base_period,
     }
     _validate(opts, anticipation, n_boot, bands, cohort, treatment, panel, unit)
-    d = load(data, outcome, unit, time, cohort, treatment, covariates, cluster, missing, panel)
-    d = restrict(d, control, anticipation)
+    lf, engine = lazy_frame(data), "in-memory"
+    if lf is not None:
+        why = _rows_needed(covariates, treatment, panel, bands)
+        if why is None:
+            d = _from_engine(
+                lf, outcome, unit, time, cohort, cluster, missing, control, anticipation
+            )
+            engine = d.engine
+        else:
+            engine = f"{engine_name(lf)} (rows collected: {why})"
+            data = collect(
+                lf, [outcome, unit, time, cohort, treatment, cluster, *(covariates or [])]
+            )
+    if lf is None or engine.endswith(")"):
+        d = load(data, outcome, unit, time, cohort, treatment, covariates, cluster, missing, panel)
+        d = restrict(d, control, anticipation)
+        d.engine = engine
     cells = _estimate_cells(d, control, method, anticipation, base_period)
-    top = agg.aggregate(aggregation, cells.att, cells.inf, cells.group, cells.period, d.unit_g)
+    top = agg.aggregate(aggregation, cells.att, cells.inf, cells.group, cells.period, d.rows())
     gen = _generator(rng) if bands else None
     return _assemble(d, cells, top, opts, anticipation, conf_level, gen, n_boot, covariates)
+
+
+def _rows_needed(covariates, treatment, panel, bands) -> str | None:  # type: ignore[no-untyped-def]
+    """Why a lazy table's rows must be collected, or None when sums suffice."""
+    if covariates:
+        return "covariates: the propensity and outcome models are fitted on rows"
+    if treatment is not None:
+        return "treatment=: the first treated period is derived per unit"
+    if not panel:
+        return "repeated cross-sections are estimated on rows"
+    if bands:
+        return "uniform bands draw multipliers per unit"
+    return None
+
+
+def _from_engine(lf, outcome, unit, time, cohort, cluster, missing, control, anticipation) -> Data:  # type: ignore[no-untyped-def]
+    """Per-cohort moments summed in the engine, restricted as R did restricts the panel."""
+    roles = {"outcome": outcome, "unit": unit, "time": time, "cohort": cohort, "cluster": cluster}
+    src = _engine.prepare(lf, roles, missing, keys=("unit", "cluster"), nullable=("cohort",))
+    m = _engine.cs_moments(src, cluster is not None, anticipation, control)
+    m = restrict_moments(m, control, anticipation)
+    d = Data(True, m.tlist, np.empty(0), np.empty((m.tlist.size, 0)), np.empty(0),
+             np.arange(m.tlist.size), None, 0, src.n_dropped, m.cohorts_used, m.notes)  # fmt: skip
+    d.n_obs = round(m.n) * m.tlist.size
+    d.moments, d.engine = m, src.engine
+    d.transferred = "per cohort: unit count, outcome sum per period" + (
+        " and per cluster" if cluster else " and cross-products of periods"
+    )
+    return d
 
 
 def _generator(rng: int | np.random.Generator | None) -> np.random.Generator:
@@ -197,6 +245,8 @@ def _plan(d: Data, anticipation: int, base: str) -> list[tuple[float, int, int, 
 
 def _estimate_cells(d: Data, control: str, method: str, anticipation: int, base: str) -> _Cells:
     plan = _plan(d, anticipation, base)
+    if d.moments is not None or (d.panel and d.XT.shape[-1] == 1):
+        return _moment_cells(d, plan, control, anticipation)
     tl, n = d.tlist, d.unit_g.shape[0]
     inf = np.zeros((n, len(plan)), order="F")  # one contiguous column per ATT(g,t)
     att, used = np.empty(len(plan)), np.empty(len(plan), dtype=np.int64)
@@ -209,6 +259,25 @@ def _estimate_cells(d: Data, control: str, method: str, anticipation: int, base:
     group = np.array([p[0] for p in plan])
     steps = np.array([max(p[1] - p[2], 0) for p in plan])
     return _Cells(group, tl[[p[1] for p in plan]], att, inf, steps, used)
+
+
+def _moment_cells(d: Data, plan: list[Any], control: str, anticipation: int) -> _Cells:
+    """No covariates: the per-cohort moment kernel (:mod:`truelift.did._cs_moments`), evaluated
+    on the units' rows (in memory) or on pseudo-rows (engine moments)."""
+    if d.moments is None:
+        m, cidx = csm.from_arrays(d.Y, d.unit_g, d.tlist)
+        att, a, B, E, used = csm.cells(m, plan, control, anticipation)
+        inf = csm.row_inf(a, B, E, d.Y, cidx)
+    else:
+        att, a, B, E, used = csm.cells(d.moments, plan, control, anticipation)
+        inf, d.unit_g, mult, d.cluster = csm.pseudo_inf(d.moments, a, B, E)
+        m = d.moments
+        d.pseudo = agg.Rows(
+            d.unit_g, mult, dict(zip(m.cohort.tolist(), (m.N / m.n).tolist(), strict=True))
+        )
+    group = np.array([p[0] for p in plan])
+    steps = np.array([max(p[1] - p[2], 0) for p in plan])
+    return _Cells(group, d.tlist[[p[1] for p in plan]], att, inf, steps, used)
 
 
 def _one_cell(
@@ -260,6 +329,7 @@ class _Ctx:
     params: dict[str, Any]
     n_obs: int
     n_dropped: int
+    n_units: int
 
 
 def _make(
@@ -272,7 +342,7 @@ def _make(
     details: dict[str, Any] | None = None,
     n_obs: int | None = None,
 ) -> Estimate:
-    se = agg.se_of(psi, ctx.cluster)
+    se = agg.se_of(psi, ctx.cluster, ctx.n_units)
     lo, hi, p = interval(att, se, ctx.conf_level)
     how = "CR1-clustered " if ctx.cluster is not None else ""
     inference = f"analytic {how}influence-function SE (as R did), normal interval"
@@ -321,9 +391,10 @@ def _assemble(
         "conf_level": conf_level,
         "cohorts": d.cohorts.tolist(),
         "periods": d.tlist.tolist(),
-        "n_units": int(d.unit_g.shape[0]),
+        "n_units": d.n_units,
+        "engine": d.engine,
     }
-    ctx = _Ctx(conf_level, d.cluster, method, params, d.n_obs, d.n_dropped)
+    ctx = _Ctx(conf_level, d.cluster, method, params, d.n_obs, d.n_dropped, d.n_units)
     crit_gt = crit_parts = None
     if gen is not None:
         crit_gt = agg.multiplier_crit(cells.inf, conf_level, gen, n_boot, d.cluster)
@@ -350,6 +421,8 @@ def _assemble(
     )
     estimates.append((top.label, head))
     details = _details(cells, top, estimates, crit_gt, crit_parts, sens, anticipation, opts)
+    if d.transferred:
+        details["transferred"] = d.transferred
     return EstimateSet(
         title="Staggered difference-in-differences (Callaway & Sant'Anna 2021)",
         estimates=tuple(estimates),
@@ -409,11 +482,11 @@ def _pretrend(cells, top, ctx, anticipation, base) -> tuple[Diagnostic, dict[str
     if not pre.any():
         msg = "No pre-treatment ATT(g,t) to test: parallel trends cannot be checked with these periods."
         return Diagnostic(name, "warn", None, rule, msg, "none"), {}
-    W, p, df = agg.pretest(cells.att[pre], cells.inf[:, pre], ctx.cluster)
+    W, p, df = agg.pretest(cells.att[pre], cells.inf[:, pre], ctx.cluster, ctx.n_units)
     M = _max_step(cells, pre, base)
     post = ~pre
     B = float(np.sum(np.abs(top.weights[post]) * cells.steps[post]) * M)
-    se = agg.se_of(top.psi, ctx.cluster)
+    se = agg.se_of(top.psi, ctx.cluster, ctx.n_units)
     lo, hi, _ = interval(top.att, se, ctx.conf_level)
     sens = {
         "max_pre_deviation": M,
@@ -452,7 +525,7 @@ def _max_step(cells: _Cells, pre: np.ndarray, base: str) -> float:
 
 def _clusters(d: Data) -> Diagnostic:
     what = "clusters" if d.cluster is not None else ("units" if d.panel else "observations")
-    G = int(d.cluster.max()) + 1 if d.cluster is not None else int(d.unit_g.shape[0])
+    G = int(d.cluster.max()) + 1 if d.cluster is not None else d.n_units
     rule = "warn below 30, fail below 10"
     if G < 10:
         msg = (
@@ -471,7 +544,7 @@ def _cohort_sizes(d: Data, covariates: list[str] | None) -> Diagnostic:
     per = 1 if d.panel else d.tlist.size
     need = len(covariates or []) + 5
     groups = np.append(d.cohorts, 0.0)
-    sizes = {_num(g): float(np.sum(d.unit_g == g)) / per for g in groups}
+    sizes = {_num(g): d.cohort_count(g) / per for g in groups}
     small = [k for k, v in sizes.items() if v < need]
     rule = f">= {need} units per cohort and in the never-treated group"
     if small:
