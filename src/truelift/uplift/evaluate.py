@@ -36,6 +36,7 @@ from truelift import _frame
 from truelift.errors import DesignError
 from truelift.inference import interval
 from truelift.result import Diagnostic, Estimate, EstimateSet
+from truelift.uplift._rows import engine_label, gather, with_record
 from truelift.uplift.learners import (
     Rng,
     as_rng,
@@ -267,6 +268,7 @@ def evaluate_uplift(
     conf_level: float = 0.95,
     missing: _frame.MissingPolicy = "raise",
     rng: Rng = None,
+    sample: float | int | None = None,
 ) -> EstimateSet:
     """Qini coefficient and AUUC of an uplift ``score`` against the random baseline.
 
@@ -284,6 +286,9 @@ def evaluate_uplift(
         convention: ``"sklift"`` or ``"causalml"`` definitions of the curves (module docstring).
         model: scikit-learn regressor of the AIPW outcome models (default gradient boosting).
         n_boot: bootstrap resamples for the standard errors. ``rng``: seed or Generator.
+        sample: ``None`` (all rows) or a fraction in (0, 1) / a row count drawn with ``rng``;
+            the only way rows are left out. A lazy table (DuckDB, polars lazy, Spark) has its
+            needed columns collected (the curves sort users), recorded in ``details["collected"]``.
 
     Returns an :class:`EstimateSet` with ``"qini"`` (the headline) and ``"auuc"``; p-values test
     the random baseline (0 for both sklift scores and the causalml Qini score, 0.5 times the sign
@@ -294,6 +299,13 @@ def evaluate_uplift(
     if not isinstance(n_boot, int) or n_boot < 20:
         raise DesignError(f"n_boot must be an integer >= 20; got {n_boot!r}.")
     role = {"propensity": propensity} if isinstance(propensity, str) else {}
+    gen = as_rng(rng)
+    data, record = gather(
+        data,
+        [treatment, outcome, score, role.get("propensity"), *(covariates or [])],
+        sample=sample,
+        rng=gen,
+    )
     cols = _frame.load(
         data,
         binary={"treatment": treatment},
@@ -301,7 +313,6 @@ def evaluate_uplift(
         covariates=covariates or [],
         missing=missing,
     )
-    gen = as_rng(rng)
     y, t, s = cols["outcome"], cols["treatment"], cols["score"]
     params = {
         "design": "uplift",
@@ -312,9 +323,12 @@ def evaluate_uplift(
         "convention": convention,
         "adjustment": "",
         "n_boot": n_boot,
+        "engine": engine_label(record),
+        "sample": sample,
     }
     if adjustment == "aipw":
-        return _evaluate_aipw(cols, propensity, model, params, gen, conf_level)
+        res = _evaluate_aipw(cols, propensity, model, params, gen, conf_level)
+        return with_record(res, record)
     w, how, e = _ipw_weights(cols, propensity, gen)
     if adjustment == "ipw" and w is None:
         if e is None:
@@ -333,7 +347,8 @@ def evaluate_uplift(
         "uplift": _as_xy(u_curve, weights, s),
     }
     params["adjustment"] = how
-    return _evaluation_result(cols, (qini, auuc), boot, curves, params, e, conf_level)
+    res = _evaluation_result(cols, (qini, auuc), boot, curves, params, e, conf_level)
+    return with_record(res, record)
 
 
 def _gain_coefficients(

@@ -29,6 +29,7 @@ from truelift import _frame
 from truelift.errors import DesignError
 from truelift.inference import if_se, interval, ols
 from truelift.result import Diagnostic, Estimate, EstimateSet, Verdict
+from truelift.uplift._rows import engine_label, gather, with_record
 from truelift.uplift.learners import (
     LEARNERS,
     Learner,
@@ -177,6 +178,7 @@ def heterogeneity_test(
     conf_level: float = 0.95,
     missing: _frame.MissingPolicy = "raise",
     rng: Rng = None,
+    sample: float | int | None = None,
 ) -> EstimateSet:
     """BLP calibration test of heterogeneity and group average effects (GATES), with CIs.
 
@@ -191,7 +193,10 @@ def heterogeneity_test(
         propensity: known treatment probability (float or column) for randomized data; ``None``
             estimates it from the covariates (observational data).
         n_groups: number of CATE-quantile groups when ``by`` is ``None``.
-        n_folds: cross-fitting folds. ``rng``: seed or Generator (folds and learners).
+        n_folds: cross-fitting folds. ``rng``: seed or Generator (folds, learners, sample).
+        sample: ``None`` (all rows) or a fraction in (0, 1) / a row count to draw at random; the
+            only way rows are left out. A lazy table (DuckDB, polars lazy, Spark) has its needed
+            columns collected; ``details["collected"]`` and ``params["engine"]`` record it.
 
     Returns an :class:`EstimateSet`: ``"ATE"`` (beta1), ``"BLP beta2"`` (the headline:
     heterogeneity loading; 0 = no targetable heterogeneity), one ``"GATES ..."`` per group and
@@ -201,6 +206,11 @@ def heterogeneity_test(
     check_option("learner", learner, LEARNERS)
     if not isinstance(n_groups, int) or n_groups < 2:
         raise DesignError(f"n_groups must be an integer >= 2; got {n_groups!r}.")
+    gen = as_rng(rng)
+    prop_col = propensity if isinstance(propensity, str) else None
+    data, record = gather(
+        data, [treatment, outcome, prop_col, by, *covariates], sample=sample, rng=gen
+    )
     cols = _frame.load(
         data,
         binary={"treatment": treatment},
@@ -211,7 +221,7 @@ def heterogeneity_test(
     )
     t, y, X = cols["treatment"], cols["outcome"], cols.X
     known = known_propensity(cols, propensity)
-    seed = int(as_rng(rng).integers(0, 2**31 - 1))
+    seed = int(gen.integers(0, 2**31 - 1))
     ml = MetaLearner(learner, model, propensity_model, None, n_folds, random_state=seed)
     ml.fit(X, t, y, propensity=known)
     g1, g0 = ml.nuisance_.aipw_scores(t, y)
@@ -228,8 +238,11 @@ def heterogeneity_test(
         "n_groups": n_groups,
         "propensity": "known" if known is not None else "estimated (cross-fitted)",
         "model": type(ml._base).__name__,
+        "engine": engine_label(record),
+        "sample": sample,
     }
-    return _assemble(cols, gamma, score, ml.nuisance_.e, known is not None, params, conf_level)
+    res = _assemble(cols, gamma, score, ml.nuisance_.e, known is not None, params, conf_level)
+    return with_record(res, record)
 
 
 def _group_labels(cols: _frame.Columns, score: np.ndarray, n_groups: int) -> tuple[Any, list[str]]:

@@ -16,7 +16,8 @@ X-learner weighting follows Künzel et al. (2019, eq. 9 with g = e): tau(x) = e(
 (1 - e(x)) tau1(x), where tau0 is fit on the controls' imputed effects mu1(x) - y and tau1 on the
 treated users' y - mu0(x): the control-fitted model is weighted by the propensity.
 
-These learners need rows in memory (gradient boosting): :func:`fit_uplift` collects them.
+These learners need rows in memory (gradient boosting): given a lazy table, :func:`fit_uplift`
+collects the needed columns and records it (:mod:`truelift.uplift._rows`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from truelift import _frame
 from truelift.errors import DataError, DesignError
+from truelift.uplift._rows import gather
 
 __all__ = ["LEARNERS", "MetaLearner", "Nuisance", "fit_uplift"]
 
@@ -372,6 +374,7 @@ def fit_uplift(
     n_folds: int = 5,
     rng: Rng = None,
     missing: _frame.MissingPolicy = "raise",
+    sample: float | int | None = None,
 ) -> MetaLearner:
     """Fit a cross-fitted meta-learner of the CATE of ``treatment`` on ``outcome``.
 
@@ -380,8 +383,15 @@ def fit_uplift(
     Effects, tests and evaluations are separate functions returning truelift results
     (:func:`truelift.uplift.heterogeneity_test`, :func:`~truelift.uplift.evaluate_uplift`,
     :func:`~truelift.uplift.policy_value`).
+
+    ``data`` may be a lazy table (DuckDB relation, polars LazyFrame, PySpark DataFrame): the
+    needed columns are selected in the engine and their rows collected, and ``.collected_``
+    records the engine, row count and columns. ``sample`` (a fraction in (0, 1) or a row count,
+    drawn with ``rng``) is the only way rows are left out; ``None`` uses them all.
     """
     check_option("learner", learner, LEARNERS)
+    gen = as_rng(rng)
+    data, record = gather(data, [treatment, outcome, *covariates], sample=sample, rng=gen)
     cols = _frame.load(
         data,
         binary={"treatment": treatment},
@@ -389,7 +399,7 @@ def fit_uplift(
         covariates=list(covariates),
         missing=missing,
     )
-    seed = int(as_rng(rng).integers(0, 2**31 - 1))
+    seed = int(gen.integers(0, 2**31 - 1))
     est = MetaLearner(
         learner=learner,
         model=model,
@@ -400,4 +410,5 @@ def fit_uplift(
     )
     est.fit(cols.X, cols["treatment"], cols["outcome"])
     est.feature_names_ = cols.X_names
+    est.collected_ = record
     return est

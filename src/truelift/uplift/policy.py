@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 
 from truelift import _frame
+from truelift.engines import lazy_frame
 from truelift.errors import DataError, DesignError
 from truelift.inference import if_se, interval
 from truelift.result import Diagnostic, Estimate, EstimateSet, jsonable
+from truelift.uplift._rows import engine_label, gather, with_record
 from truelift.uplift.learners import (
     LEARNERS,
     Learner,
@@ -96,6 +98,7 @@ def policy_value(
     conf_level: float = 0.95,
     missing: _frame.MissingPolicy = "raise",
     rng: Rng = None,
+    sample: float | int | None = None,
 ) -> EstimateSet:
     """Value of the targeting policy in column ``policy`` (1 = give the feature), with CIs.
 
@@ -107,11 +110,22 @@ def policy_value(
         covariates: confounders / predictors for cross-fitted AIPW outcome (and propensity) models.
         cost: the feature's cost per treated user (a number or a column), in the units of
             ``value * outcome``. ``value``: worth of one unit of outcome.
+        sample: ``None`` (all rows) or a fraction in (0, 1) / a row count drawn with ``rng``;
+            the only way rows are left out. A lazy table has its needed columns collected
+            (recorded in ``details["collected"]``).
 
     Returns an :class:`EstimateSet`: ``"policy"`` (headline), ``"treat everyone"``,
     ``"treat no one"``, ``"gain vs treat no one"`` and ``"gain vs treat everyone"``.
     """
     role = {"cost": cost} if isinstance(cost, str) else {}
+    gen = as_rng(rng)
+    prop_col = propensity if isinstance(propensity, str) else None
+    data, record = gather(
+        data,
+        [treatment, outcome, policy, prop_col, role.get("cost"), *(covariates or [])],
+        sample=sample,
+        rng=gen,
+    )
     cols = _frame.load(
         data,
         binary={"treatment": treatment, "policy": policy},
@@ -121,7 +135,7 @@ def policy_value(
         require_both=("treatment",),
     )
     known = known_propensity(cols, propensity)
-    seed = int(as_rng(rng).integers(0, 2**31 - 1))
+    seed = int(gen.integers(0, 2**31 - 1))
     nu, how = _nuisance(cols, known, seed, model, n_folds)
     g1, g0 = nu.aipw_scores(cols["treatment"], cols["outcome"])
     c = _cost(cols, cost)
@@ -134,8 +148,11 @@ def policy_value(
         "cost": cost if not isinstance(cost, float) else float(cost),
         "value": float(value),
         "adjustment": how,
+        "engine": engine_label(record),
+        "sample": sample,
     }
-    return policy_result(cols, cols["policy"], g1, g0, c, float(value), nu.e, params, conf_level)
+    res = policy_result(cols, cols["policy"], g1, g0, c, float(value), nu.e, params, conf_level)
+    return with_record(res, record)
 
 
 def policy_result(
@@ -235,9 +252,15 @@ class TargetingRule:
     evaluation: EstimateSet
     segments: dict[str, dict[str, float]] = field(default_factory=dict)
     learner: Any = None
+    collected: dict[str, Any] = field(default_factory=dict)
 
     def decide(self, data: Any) -> np.ndarray:
-        """0/1 decisions for the users in ``data`` (same covariate columns as at fit time)."""
+        """0/1 decisions for the users in ``data`` (same covariate columns as at fit time).
+
+        A lazy table has its covariate columns collected (scoring needs the rows)."""
+        lf = lazy_frame(data)
+        if lf is not None:
+            data = lf.select(list(self.covariates)).collect().to_native()
         cols = _frame.load(data, covariates=list(self.covariates), min_rows=1)
         if cols.X_names != self.feature_names:
             raise DataError(
@@ -261,6 +284,7 @@ class TargetingRule:
                 "ci": [gain.ci_low, gain.ci_high],
                 "segments": self.segments,
                 "covariates": list(self.covariates),
+                "collected": self.collected,
             }
         )
 
@@ -281,6 +305,7 @@ def targeting_rule(
     conf_level: float = 0.95,
     missing: _frame.MissingPolicy = "raise",
     rng: Rng = None,
+    sample: float | int | None = None,
 ) -> TargetingRule:
     """Learn the cost-aware rule "treat when value x CATE(x) > cost" and evaluate it honestly.
 
@@ -288,10 +313,17 @@ def targeting_rule(
     the out-of-fold CATE (a model that never saw that user), and the rule's value is estimated with
     cross-fitted AIPW scores. ``cost`` is the feature's cost per treated user in units of
     ``value * outcome`` (e.g. value = $ per completed task, cost = $ per agent-mode user).
+    ``sample`` (a fraction or a row count, drawn with ``rng``) is the only way rows are left out;
+    a lazy table has its needed columns collected, recorded in ``rule.collected``.
     """
     check_option("learner", learner, LEARNERS)
     if not value > 0:
         raise DesignError(f"value must be positive; got {value!r}.")
+    gen = as_rng(rng)
+    prop_col = propensity if isinstance(propensity, str) else None
+    data, record = gather(
+        data, [treatment, outcome, prop_col, by, *covariates], sample=sample, rng=gen
+    )
     cols = _frame.load(
         data,
         binary={"treatment": treatment},
@@ -301,7 +333,7 @@ def targeting_rule(
         missing=missing,
     )
     known = known_propensity(cols, propensity)
-    seed = int(as_rng(rng).integers(0, 2**31 - 1))
+    seed = int(gen.integers(0, 2**31 - 1))
     ml = MetaLearner(learner, model, None, None, n_folds, random_state=seed)
     ml.fit(cols.X, cols["treatment"], cols["outcome"], propensity=known)
     threshold = float(cost) / float(value)
@@ -316,11 +348,14 @@ def targeting_rule(
         "cost": float(cost),
         "value": float(value),
         "adjustment": "AIPW, cross-fitted; out-of-fold decisions",
+        "engine": engine_label(record),
+        "sample": sample,
     }
     c = np.full(cols.n_obs, float(cost))
     evaluation = policy_result(
         cols, pi, g1, g0, c, float(value), ml.nuisance_.e, params, conf_level
     )
+    evaluation = with_record(evaluation, record)
     segments = {}
     if by is not None:
         for code, level in enumerate(cols.levels["by"]):
@@ -339,4 +374,5 @@ def targeting_rule(
         evaluation=evaluation,
         segments=segments,
         learner=ml,
+        collected=record,
     )
