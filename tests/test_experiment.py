@@ -229,6 +229,31 @@ def test_heavy_tail_diagnostic_and_winsorize(exp7):
     assert w.params["winsorize"] == 0.99
 
 
+def test_heavy_tail_verdict_says_whether_the_conclusion_survives():
+    # no effect, plus 12 extreme values (500) in the treatment arm: the raw difference is
+    # significant, the difference capped at the pooled 99th percentile is not -> "warn"
+    rng = np.random.default_rng(0)
+    t = np.repeat([0, 1], 2000)
+    y = rng.exponential(1.0, t.size)
+    y[2000:2012] = 500.0
+    df = pd.DataFrame({"y": y, "t": t})
+    d = ab_test(df, outcome="y", variant="t").diagnostic("heavy tails")
+    capped = np.minimum(y, np.quantile(y, 0.99))
+    # the diagnostic's numbers are the plain differences in means, raw and capped (numpy)
+    assert d.details["raw"][0] == pytest.approx(y[t == 1].mean() - y[t == 0].mean(), rel=1e-12)
+    assert d.details["winsorized"][0] == pytest.approx(
+        capped[t == 1].mean() - capped[t == 0].mean(), rel=1e-12
+    )
+    assert d.details["raw"][1] < 0.05 <= d.details["winsorized"][1]
+    assert d.verdict == "warn" and d.details["survives"] is False
+    assert "conclusion changes" in d.message
+    clean = df.copy()  # a real effect (x 1.5) with the same outliers: survives capping
+    clean.loc[clean.t == 1, "y"] = rng.exponential(1.0, 2000) * 1.5
+    clean.loc[2000:2011, "y"] = 500.0
+    s = ab_test(clean, outcome="y", variant="t").diagnostic("heavy tails")
+    assert s.verdict == "pass" and s.details["survives"] and "survives" in s.message
+
+
 def test_srm_blocks_readout():
     sim = truelift.simulate("experiment", n_users=20_000, seed=3, srm=True)
     e = ab_test(sim.data, outcome="task_completed", variant="variant")
