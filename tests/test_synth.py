@@ -345,6 +345,19 @@ def test_affine_invariance_and_row_order():
     assert b.estimate == pytest.approx(3 * a.estimate, rel=1e-8)
 
 
+def test_repeated_rows_are_averaged_per_cell():
+    # Several rows per unit and period are averaged: duplicating rows leaves every cell mean and
+    # so the estimate unchanged; rows of different values average to their mean.
+    sim, cols = _launch()
+    d = sim.data
+    a = synth(d, **cols, method="sc", inference=None)
+    b = synth(pd.concat([d, d.head(40)]), **cols, method="sc", inference=None)
+    assert b.estimate == pytest.approx(a.estimate, rel=1e-12) and b.n_obs == len(d) + 40
+    spread = pd.concat([d.assign(task_completion=d.task_completion + s) for s in (-0.1, 0.1)])
+    c = synth(spread, **cols, method="sc", inference=None)
+    assert c.estimate == pytest.approx(a.estimate, rel=1e-9)
+
+
 def test_treated_unit_and_time_equal_treatment_column():
     sim, cols = _launch()
     a = synth(sim.data, **cols, method="demeaned", inference=None)
@@ -378,8 +391,8 @@ def test_errors_are_typed():
         synth(d, **cols, method="sdid", predictors=["users"])
     with pytest.raises(DesignError, match="two or more treated"):
         synth(d, **cols, method="sdid", inference="jackknife")
-    with pytest.raises(TrueliftError, match="more than once"):
-        synth(pd.concat([d, d.head(3)]), **cols)
+    with pytest.raises(TrueliftError, match="within"):  # treatment differs inside a cell
+        synth(pd.concat([d, d.head(3).assign(launched=1 - d.launched.head(3))]), **cols)
     only = d[d["product"].isin(["p00", "p01"])]
     with pytest.raises(IdentificationError):
         synth(only, **cols)

@@ -1,16 +1,26 @@
-"""From a long unit x time frame to the wide arrays the synthetic-control kernels use.
+"""From a long table to the wide arrays the synthetic-control kernels use.
 
-One treated unit (or several, averaged into one treated path), a donor pool of never-treated units,
-a balanced panel, and a block design: every treated unit starts at the same period and stays
-treated. Predictors (ADH 2010; the ``Synth`` / ``pysyncon`` ``dataprep`` convention) are columns
-averaged over period ranges, missing values ignored within a range.
+Two steps, so that a warehouse table and an in-memory frame feed one kernel:
+
+1. **cells**: one row per unit and period with the row count, the mean outcome, the treatment flag
+   and the mean of every predictor column (missing predictor values ignored). A table with one row
+   per unit-period passes through unchanged; user-level rows (several per unit and period) are
+   averaged. :func:`cells_in_memory` computes them with numpy from a pandas / polars / pyarrow
+   frame; :func:`truelift.synth._engine.cells_from_engine` with one lazy group-by inside DuckDB,
+   polars or Spark (only the cells leave the engine).
+2. **panel** (:func:`panel_from_cells`): a balanced unit x period matrix, one treated unit (or
+   several, averaged into one treated path), a donor pool of never-treated units, and a block
+   design: every treated unit starts at the same period and stays treated.
+
+Predictors (ADH 2010; the ``Synth`` / ``pysyncon`` ``dataprep`` convention) are the per-period
+means averaged over period ranges (:func:`predictor_matrix`), periods without a value ignored.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import narwhals.stable.v1 as nw
@@ -19,9 +29,33 @@ import numpy as np
 from truelift import _frame
 from truelift.errors import DataError, DesignError, IdentificationError, MissingDataWarning
 
-__all__ = ["Panel", "build_panel", "predictor_matrix"]
+__all__ = [
+    "Cells",
+    "Panel",
+    "cells_in_memory",
+    "panel_from_cells",
+    "predictor_columns",
+    "predictor_matrix",
+]
 
 PredictorSpec = Sequence["str | tuple[Any, ...]"]
+
+
+@dataclass(frozen=True)
+class Cells:
+    """One entry per observed unit-period cell (codes into ``units`` / ``times``)."""
+
+    units: np.ndarray
+    times: np.ndarray
+    ucode: np.ndarray
+    tcode: np.ndarray
+    n: np.ndarray  # rows behind each cell
+    y: np.ndarray  # mean outcome
+    d: np.ndarray | None  # treatment flag (constant within the cell)
+    X: dict[str, np.ndarray]  # predictor column -> cell mean (NaN where none observed)
+    n_dropped: int
+    engine: str = "in-memory"
+    transferred: str = "nothing (in-memory frame)"
 
 
 @dataclass(frozen=True)
@@ -36,10 +70,111 @@ class Panel:
     treated: np.ndarray
     n_obs: int
     n_dropped: int
+    X: dict[str, np.ndarray] = field(default_factory=dict)  # column -> (donors + treated) x T
+    engine: str = "in-memory"
+    transferred: str = "nothing (in-memory frame)"
 
     @property
     def y1(self) -> np.ndarray:
         return self.Y1.mean(axis=0)
+
+
+def predictor_columns(predictors: PredictorSpec | None) -> list[str]:
+    """The distinct column names used by a predictor spec, in order."""
+    if predictors is None:
+        return []
+    cols = [item if isinstance(item, str) else item[0] for item in predictors]
+    return list(dict.fromkeys(cols))
+
+
+def check_constant_treatment(d_min: np.ndarray, d_max: np.ndarray, treatment: str) -> np.ndarray:
+    """The per-cell treatment flag; raise if it varies within a unit-period cell."""
+    varies = d_min != d_max
+    if varies.any():
+        raise DataError(
+            f"Treatment column {treatment!r} takes both 0 and 1 within {int(varies.sum())} "
+            "unit-period cell(s); synth() needs one treatment status per unit and period. "
+            "Check the unit and time columns, or mark the treated unit with treated_unit= and "
+            "treatment_time= instead."
+        )
+    return d_min
+
+
+def cells_in_memory(
+    data: Any,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    treatment: str | None,
+    predictors: list[str],
+    missing: _frame.MissingPolicy,
+) -> Cells:
+    """Unit-period cells of a pandas / polars / pyarrow frame (means of the rows in each cell)."""
+    cols = _frame.load(
+        data,
+        numeric={"outcome": outcome},
+        keys={"unit": unit, "time": time},
+        binary={"treatment": treatment} if treatment is not None else None,
+        missing=missing,
+    )
+    units, times = cols.levels["unit"], cols.levels["time"]
+    flat = cols["unit"] * times.size + cols["time"]
+    cell, inv = np.unique(flat, return_inverse=True)
+    n = np.bincount(inv).astype(float)
+    y = np.bincount(inv, weights=cols["outcome"]) / n
+    d = None
+    if treatment is not None:
+        t = cols["treatment"]
+        lo, hi = np.ones(cell.size), np.zeros(cell.size)
+        np.minimum.at(lo, inv, t)
+        np.maximum.at(hi, inv, t)
+        d = check_constant_treatment(lo, hi, treatment)
+    X = {}
+    if predictors:
+        df = _frame.to_frame(data)
+        keep = _kept_rows(df, [outcome, unit, time] + ([treatment] if treatment else []))
+        for col in predictors:
+            vals = _predictor_values(df, col)[keep]
+            ok = np.isfinite(vals)
+            cnt = np.bincount(inv, weights=ok.astype(float), minlength=cell.size)
+            tot = np.bincount(inv, weights=np.where(ok, vals, 0.0), minlength=cell.size)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                X[col] = np.where(cnt > 0, tot / np.maximum(cnt, 1.0), np.nan)
+    return Cells(
+        units=units,
+        times=times,
+        ucode=cell // times.size,
+        tcode=cell % times.size,
+        n=n,
+        y=y,
+        d=d,
+        X=X,
+        n_dropped=cols.n_dropped,
+    )
+
+
+def _kept_rows(df: Any, used: list[str]) -> np.ndarray:
+    """Rows the data boundary keeps (no missing value in a used column), as in ``_frame.load``."""
+    keep = np.ones(len(df), dtype=bool)
+    for name in used:
+        s = df[name]
+        keep &= ~np.asarray(s.is_null().to_numpy(), dtype=bool)
+        if s.dtype.is_float():
+            keep &= ~np.asarray(s.is_nan().fill_null(True).to_numpy(), dtype=bool)
+    return keep
+
+
+def _predictor_values(df: Any, col: str) -> np.ndarray:
+    names = list(df.columns)
+    if col not in names:
+        close = _frame.closest_columns(col, names)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        raise _frame.ColumnNotFoundError(f"Predictor column {col!r} not found.{hint}")
+    s = df[col]
+    if not (s.dtype.is_numeric() or s.dtype == nw.Boolean):
+        raise DataError(f"Predictor column {col!r} must be numeric; found dtype {s.dtype}.")
+    return np.asarray(s.cast(nw.Float64).fill_null(float("nan")).to_numpy(), dtype=float)
 
 
 def _labels_match(levels: np.ndarray, wanted: Any) -> np.ndarray:
@@ -56,10 +191,10 @@ def _labels_match(levels: np.ndarray, wanted: Any) -> np.ndarray:
     return hits
 
 
-def _block(treat: np.ndarray, ucode: np.ndarray, tcode: np.ndarray, nu: int, nt: int) -> Any:
-    W = np.zeros((nu, nt))
-    W[ucode, tcode] = treat
+def _block(W: np.ndarray) -> tuple[np.ndarray, int]:
     is_treated = W.max(axis=1) > 0
+    if not is_treated.any():
+        raise DataError("no unit-period is marked treated; there is no treated unit.")
     first = np.argmax(W[is_treated] > 0, axis=1)
     if np.unique(first).size > 1:
         raise DesignError(
@@ -76,42 +211,27 @@ def _block(treat: np.ndarray, ucode: np.ndarray, tcode: np.ndarray, nu: int, nt:
     return is_treated, t0
 
 
-def build_panel(
-    data: Any,
+def panel_from_cells(
+    cells: Cells,
     *,
-    outcome: str,
-    unit: str,
     time: str,
-    treatment: str | None,
     treated_unit: Any,
     treatment_time: Any,
     missing: _frame.MissingPolicy,
 ) -> Panel:
-    """Validate the columns and pivot to a balanced panel of donors and treated units."""
-    if treatment is None and (treated_unit is None or treatment_time is None):
-        raise DesignError(
-            "say which unit is treated and when: pass treatment= (a 0/1 column marking the "
-            "treated unit's post-launch periods) or both treated_unit= and treatment_time=."
-        )
-    cols = _frame.load(
-        data,
-        numeric={"outcome": outcome},
-        keys={"unit": unit, "time": time},
-        binary={"treatment": treatment} if treatment is not None else None,
-        missing=missing,
-    )
-    y, ucode, tcode = cols["outcome"], cols["unit"], cols["time"]
-    units, times = cols.levels["unit"], cols.levels["time"]
+    """Pivot the cells to a balanced panel of donors and treated units (the shared kernel input)."""
+    units, times = cells.units, cells.times
     nu, nt = units.size, times.size
-    counts = np.zeros((nu, nt), dtype=np.int64)
-    np.add.at(counts, (ucode, tcode), 1)
-    if counts.max() > 1:
-        raise DataError(
-            f"{int((counts > 1).sum())} unit-period cells appear more than once; synth() needs one "
-            "row per unit and period. Aggregate the data first (e.g. the mean per unit and period)."
-        )
-    if treatment is not None:
-        is_treated, t0 = _block(cols["treatment"], ucode, tcode, nu, nt)
+    if np.ptp(cells.y) == 0:
+        raise DataError("the outcome is constant over every unit and period; nothing to compare.")
+    present = np.zeros((nu, nt), dtype=bool)
+    present[cells.ucode, cells.tcode] = True
+    rows = np.zeros(nu)
+    np.add.at(rows, cells.ucode, cells.n)
+    if cells.d is not None:
+        W = np.zeros((nu, nt))
+        W[cells.ucode, cells.tcode] = cells.d
+        is_treated, t0 = _block(W)
     else:
         is_treated = _labels_match(units, treated_unit)
         try:
@@ -121,9 +241,9 @@ def build_panel(
                 f"treatment_time {treatment_time!r} cannot be compared with the {time!r} values."
             ) from exc
     Y = np.full((nu, nt), np.nan)
-    Y[ucode, tcode] = y
-    complete = counts.min(axis=1) == 1
-    n_dropped = cols.n_dropped
+    Y[cells.ucode, cells.tcode] = cells.y
+    complete: np.ndarray = np.asarray(present.all(axis=1))
+    n_dropped = cells.n_dropped
     if not complete[is_treated].all():
         raise DataError(
             "the treated unit has missing periods; synth() needs its full outcome path. "
@@ -135,7 +255,7 @@ def build_panel(
                 f"{int((~complete).sum())} unit(s) lack some periods (unbalanced panel); pass "
                 "missing='drop' to drop those donors, or fill the gaps first."
             )
-        n_dropped += int(counts[~complete].sum())
+        n_dropped += int(rows[~complete].sum())
         warnings.warn(
             f"Dropped {int((~complete).sum())} donor unit(s) with missing periods.",
             MissingDataWarning,
@@ -143,6 +263,12 @@ def build_panel(
         )
     donor = complete & ~is_treated
     _check_shape(int(donor.sum()), t0, nt)
+    order = np.concatenate([np.flatnonzero(donor), np.flatnonzero(is_treated)])
+    X = {}
+    for col, vals in cells.X.items():
+        M = np.full((nu, nt), np.nan)
+        M[cells.ucode, cells.tcode] = vals
+        X[col] = M[order]
     return Panel(
         Y0=Y[donor],
         Y1=Y[is_treated],
@@ -150,8 +276,11 @@ def build_panel(
         times=times,
         donors=units[donor],
         treated=units[is_treated],
-        n_obs=int(counts[donor | is_treated].sum()),
+        n_obs=int(rows[donor | is_treated].sum()),
         n_dropped=n_dropped,
+        X=X,
+        engine=cells.engine,
+        transferred=cells.transferred,
     )
 
 
@@ -174,54 +303,37 @@ def _check_shape(n_donors: int, t0: int, nt: int) -> None:
 
 def _range_mask(times: np.ndarray, spec: Any) -> np.ndarray:
     if isinstance(spec, (range, list, np.ndarray)) or (isinstance(spec, tuple) and len(spec) != 2):
-        wanted = list(spec)
-        return np.isin(times, wanted)
+        return np.isin(times, list(spec))
     if isinstance(spec, tuple):
         lo, hi = spec
         return (times >= lo) & (times <= hi)
     return times == spec
 
 
-def predictor_matrix(
-    data: Any,
-    *,
-    predictors: PredictorSpec,
-    unit: str,
-    time: str,
-    units: np.ndarray,
-    pre_times: np.ndarray,
-) -> tuple[np.ndarray, list[str]]:
-    """Predictors x units matrix: each predictor's mean over its periods (NaN ignored).
+def predictor_matrix(panel: Panel, predictors: PredictorSpec) -> tuple[np.ndarray, list[str]]:
+    """Predictors x (donors + treated): each predictor's mean over its periods (NaN ignored).
 
     A predictor is a column name (averaged over all pre-periods) or ``(column, periods)`` where
     ``periods`` is one period, a ``(first, last)`` inclusive range, or a list/range of periods.
     """
-    df = _frame.to_frame(data)
-    names = list(df.columns)
-    uvals = np.asarray(df[unit].to_numpy())
-    tvals = np.asarray(df[time].to_numpy())
+    units = np.concatenate([panel.donors, panel.treated])
     out, labels = [], []
     for item in predictors:
         col, spec = (item, None) if isinstance(item, str) else (item[0], item[1])
-        if col not in names:
-            close = _frame.closest_columns(col, names)
-            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
-            raise _frame.ColumnNotFoundError(f"Predictor column {col!r} not found.{hint}")
-        s = df[col]
-        if not s.dtype.is_numeric():
-            raise DataError(f"Predictor column {col!r} must be numeric; found dtype {s.dtype}.")
-        vals = np.asarray(s.cast(nw.Float64).fill_null(float("nan")).to_numpy(), dtype=float)
-        tmask = np.isin(tvals, pre_times) if spec is None else _range_mask(tvals, spec)
-        row = np.empty(units.size)
-        for k, u in enumerate(units):
-            v = vals[tmask & (uvals == u)]
-            v = v[np.isfinite(v)]
-            if v.size == 0:
-                raise DataError(
-                    f"predictor {col!r} has no value for unit {u!r} in periods {spec!r}; choose "
-                    "periods where every unit is observed."
-                )
-            row[k] = v.mean()
-        out.append(row)
+        M = panel.X[col]
+        tmask = (
+            np.arange(panel.times.size) < panel.T0
+            if spec is None
+            else _range_mask(panel.times, spec)
+        )
+        sub = M[:, tmask]
+        seen = np.isfinite(sub)
+        empty = ~seen.any(axis=1)
+        if empty.any():
+            raise DataError(
+                f"predictor {col!r} has no value for unit {units[int(np.argmax(empty))]!r} in "
+                f"periods {spec!r}; choose periods where every unit is observed."
+            )
+        out.append(np.where(seen, sub, 0.0).sum(axis=1) / seen.sum(axis=1))
         labels.append(col if spec is None else f"{col} {spec!r}")
     return np.vstack(out), labels

@@ -16,11 +16,19 @@ import numpy as np
 from scipy import stats
 
 from truelift import _frame
+from truelift.engines import lazy_frame
 from truelift.errors import DesignError
 from truelift.result import Diagnostic, Estimate
 from truelift.synth import diagnostics as diag
+from truelift.synth._engine import cells_from_engine
 from truelift.synth._fit import Fit, Method, fit_outcome, fit_predictors
-from truelift.synth._panel import Panel, build_panel, predictor_matrix
+from truelift.synth._panel import (
+    Panel,
+    cells_in_memory,
+    panel_from_cells,
+    predictor_columns,
+    predictor_matrix,
+)
 from truelift.synth.inference import jackknife, placebo_space, placebo_time
 
 __all__ = ["synth"]
@@ -65,10 +73,7 @@ def _json(values: np.ndarray) -> list[Any]:
 def _fit(
     panel: Panel,
     method: Method,
-    data: Any,
     *,
-    unit: str,
-    time: str,
     predictors: Sequence[Any] | None,
     fit_window: Any,
     v: Any,
@@ -78,10 +83,7 @@ def _fit(
     if predictors is None:
         n1 = panel.Y1.shape[0]
         return fit_outcome(method, panel.Y0, y1, T0, n_treated=n1, ridge=ridge), None
-    units = np.concatenate([panel.donors, panel.treated])
-    X, labels = predictor_matrix(
-        data, predictors=predictors, unit=unit, time=time, units=units, pre_times=panel.times[:T0]
-    )
+    X, labels = predictor_matrix(panel, predictors)
     J = panel.Y0.shape[0]
     X0, X1 = X[:, :J], X[:, J:].mean(axis=1)
     if fit_window is None:
@@ -194,6 +196,41 @@ def _details(panel: Panel, fit: Fit) -> dict[str, Any]:
     return det
 
 
+def _panel(
+    data: Any,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    treatment: str | None,
+    treated_unit: Any,
+    treatment_time: Any,
+    predictors: Sequence[Any] | None,
+    missing: _frame.MissingPolicy,
+) -> Panel:
+    """Unit-period cells (in the engine for a lazy table, with numpy otherwise), then the panel."""
+    if treatment is None and (treated_unit is None or treatment_time is None):
+        raise DesignError(
+            "say which unit is treated and when: pass treatment= (a 0/1 column marking the "
+            "treated unit's post-launch periods) or both treated_unit= and treatment_time=."
+        )
+    cols = predictor_columns(predictors)
+    lf = lazy_frame(data)
+    if lf is not None:
+        cells = cells_from_engine(
+            lf, outcome=outcome, unit=unit, time=time, treatment=treatment, predictors=cols,
+            missing=missing,
+        )  # fmt: skip
+    else:
+        cells = cells_in_memory(
+            data, outcome=outcome, unit=unit, time=time, treatment=treatment, predictors=cols,
+            missing=missing,
+        )  # fmt: skip
+    return panel_from_cells(
+        cells, time=time, treated_unit=treated_unit, treatment_time=treatment_time, missing=missing
+    )
+
+
 def synth(
     data: Any,
     *,
@@ -217,7 +254,11 @@ def synth(
     """Effect of a launch on one treated unit, against a synthetic control built from donors.
 
     Args:
-        data: long panel (pandas / polars / pyarrow), one row per unit and period.
+        data: long table (pandas / polars / pyarrow), one row per unit and period or several
+            (user-level rows: the panel is their mean per unit and period); or a lazy table
+            (DuckDB relation, polars LazyFrame, PySpark / Spark Connect DataFrame), aggregated
+            to that panel by one group-by inside its engine (``params["engine"]``;
+            ``details["transferred"]`` says what left it).
         outcome, unit, time: column names.
         treatment: 0/1 column marking the treated unit's post-launch periods; or give
             ``treated_unit`` (a label, or several to average) and ``treatment_time`` (first
@@ -240,7 +281,7 @@ def synth(
         gaps, donor weights and placebo paths in ``details``.
     """
     _validate(method, inference, conf_level, rng, predictors)
-    panel = build_panel(
+    panel = _panel(
         data,
         outcome=outcome,
         unit=unit,
@@ -248,14 +289,12 @@ def synth(
         treatment=treatment,
         treated_unit=treated_unit,
         treatment_time=treatment_time,
+        predictors=predictors,
         missing=missing,
     )
     fit, pred = _fit(
         panel,
         method,
-        data,
-        unit=unit,
-        time=time,
         predictors=predictors,
         fit_window=fit_window,
         v=v,
@@ -293,6 +332,7 @@ def synth(
         "inference": inference,
         "placebo_filter": placebo_filter,
         "predictors": None if predictors is None else [str(p) for p in predictors],
+        "engine": panel.engine,
     }
     for key in ("ridge_lambda", "zeta_omega", "noise_level"):
         if key in fit.extra:
@@ -315,5 +355,5 @@ def synth(
         diagnostics=diagnostics,
         warnings=tuple(warn),
         inference=text,
-        details={**_details(panel, fit), **inf_details},
+        details={**_details(panel, fit), **inf_details, "transferred": panel.transferred},
     )
