@@ -30,6 +30,7 @@ from truelift.engines import engine_name, with_safe_names
 from truelift.errors import (
     ColumnNotFoundError,
     DataError,
+    IdentificationError,
     MissingDataWarning,
     MissingValueError,
     TrueliftWarning,
@@ -462,3 +463,54 @@ def _cohort_values(coh: np.ndarray, tl: np.ndarray, name: str, notes: list[str])
             "column; the cohort must be the first treated period (0 = never treated)."
         )
     return coh
+
+
+def event_table(src: Source) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Event times (``__e``) by treated status with row counts; checks that the cohort is
+    constant within unit and that event times are whole periods; never-treated unit count."""
+    u = src.col["unit"]
+    chk = (
+        src.lf.group_by(u)
+        .agg(nw.col("__g").n_unique().alias("k"), nw.col("__g").max().alias("g"))
+        .select(
+            (nw.col("k") > 1).cast(nw.Float64).sum().alias("var"),
+            (nw.col("g") == 0).cast(nw.Float64).sum().alias("never"),
+        )
+        .collect()
+        .rows(named=True)[0]
+    )
+    if chk["var"]:
+        raise DataError(
+            f"Cohort column {src.shown['cohort']!r} must be constant within each unit (the first "
+            f"treated period); it varies for {int(chk['var']):,} units."
+        )
+    t = (
+        src.lf.with_columns(__tr=nw.col("__g") > 0)
+        .group_by("__tr", "__e")
+        .agg(nw.len().cast(nw.Float64).alias("n"))
+        .collect()
+    )
+    e = np.asarray(t["__e"].to_numpy(), dtype=float)
+    tr = np.asarray(t["__tr"].to_numpy(), dtype=bool)
+    if np.any(e != np.round(e)):
+        raise DataError(
+            f"Time {src.shown['time']!r} and cohort {src.shown['cohort']!r} must be integer "
+            "periods (e.g. week or year numbers) so that event time = time - cohort is defined."
+        )
+    if not tr.any():
+        raise IdentificationError(
+            f"no unit is ever treated (cohort {src.shown['cohort']!r} is 0 or missing everywhere)."
+        )
+    e = np.where(tr, e, 0.0).astype(np.int64)
+    return e, tr, np.asarray(t["n"].to_numpy(), dtype=float), round(chk["never"] or 0)
+
+
+def cell_sums(src: Source, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Count and outcome sum per (``key``, period): the cohort x period cell means."""
+    t = src.col["time"]
+    tab = (
+        src.lf.group_by(key, t)
+        .agg(nw.len().cast(nw.Float64).alias("n"), src.f("outcome").sum().alias("s"))
+        .collect()
+    )
+    return tuple(np.asarray(tab[c].to_numpy(), dtype=float) for c in (key, t, "n", "s"))  # type: ignore[return-value]

@@ -16,6 +16,7 @@ by other periods' effects (Sun & Abraham 2021); use ``truelift.did.did`` (Callaw
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 import narwhals.stable.v1 as nw
@@ -23,8 +24,11 @@ import numpy as np
 from scipy import stats
 
 from truelift import _frame
+from truelift.did import _engine
 from truelift.did._common import FeDof, _choice, cluster_diagnostic, load_panel
-from truelift.did._fe import fe_ols
+from truelift.did._engine import collect
+from truelift.did._fe import FEFit, cr1, fe_ols, fe_param_count, solve_gram
+from truelift.engines import engine_name, lazy_frame
 from truelift.errors import DataError, DesignError, IdentificationError
 from truelift.inference import interval
 from truelift.result import Diagnostic, Estimate, EstimateSet
@@ -195,6 +199,27 @@ def event_study(
     _choice("fe_dof", fe_dof, ("full", "nested"))
     if not 0 < pretrend_alpha < 1:
         raise DesignError(f"pretrend_alpha must lie in (0, 1); got {pretrend_alpha}.")
+    opts = dict(
+        outcome=outcome,
+        unit=unit,
+        time=time,
+        cohort=cohort,
+        leads=leads,
+        lags=lags,
+        reference=int(reference),
+        cluster=cluster or unit,
+        endpoints=endpoints,
+        covariates=list(covariates or []),
+        fe_dof=fe_dof,
+        pretrend_alpha=pretrend_alpha,
+    )
+    lf = lazy_frame(data)
+    if lf is not None:
+        schema = lf.collect_schema()
+        if all(c not in schema or schema[c].is_numeric() for c in covariates or []):
+            return _es_engine(lf, opts, cluster, missing, conf_level)
+        data = collect(lf, [outcome, unit, time, cohort, cluster, *(covariates or [])])
+        opts["engine"] = f"{engine_name(lf)} (rows collected: categorical covariates)"
     cols, codes, levels = _load(
         data,
         outcome=outcome,
@@ -238,29 +263,17 @@ def event_study(
         consequence="none",
     )
     diags = (pre_diag, cluster_diagnostic(G, False), never)
+    opts.setdefault("engine", "in-memory")
     return _assemble(
         fit,
         ev,
         diags,
         sens,
         conf_level,
-        cols.n_dropped,
-        keep,
+        cols.n_dropped + int((~keep).sum()),
+        int(keep.sum()),
         _paths(y[keep], g[keep], tc[keep], levels["time"], ev, fit.coef[: len(ev)]),
-        dict(
-            outcome=outcome,
-            unit=unit,
-            time=time,
-            cohort=cohort,
-            leads=leads,
-            lags=lags,
-            reference=int(reference),
-            cluster=cluster or unit,
-            endpoints=endpoints,
-            covariates=list(covariates or []),
-            fe_dof=fe_dof,
-            pretrend_alpha=pretrend_alpha,
-        ),
+        opts,
     )
 
 
@@ -294,31 +307,42 @@ def _coef_estimate(
 def _paths(
     y: np.ndarray, g: np.ndarray, tc: np.ndarray, times: np.ndarray, ev: list[int], b: np.ndarray
 ) -> dict[str, Any]:
+    """In-memory feed of :func:`paths_from_cells`: count and outcome sum per (cohort, period)."""
+    key = np.unique(np.column_stack([g, tc]), axis=0, return_inverse=True)
+    cells, inv = key[0], key[1].ravel()
+    n = np.bincount(inv).astype(float)
+    s = np.bincount(inv, weights=y)
+    return paths_from_cells(cells[:, 0], times[cells[:, 1].astype(np.int64)], n, s, ev, b)
+
+
+def paths_from_cells(
+    gv: np.ndarray, tv: np.ndarray, n: np.ndarray, s: np.ndarray, ev: list[int], b: np.ndarray
+) -> dict[str, Any]:
     """Mean outcome per cohort and period, and the counterfactual (mean minus effect) after g."""
-    cohorts = np.unique(g)
+    cohorts, times = np.unique(gv), np.unique(tv)
     if times.size > 500 or cohorts.size > 50:
         return {}
-    T = times.size
-    key = np.searchsorted(cohorts, g) * T + tc
-    s = np.bincount(key, weights=y, minlength=cohorts.size * T).reshape(cohorts.size, T)
-    c = np.bincount(key, minlength=cohorts.size * T).reshape(cohorts.size, T)
+    means = np.full((cohorts.size, times.size), np.nan)
+    means[np.searchsorted(cohorts, gv), np.searchsorted(times, tv)] = s / n
     effect = dict(zip(ev, b.tolist(), strict=True))
     lo, hi = min([*ev, 0]), max([*ev, 0])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = s / c
     cf = np.full_like(means, np.nan)
     for i, coh in enumerate(cohorts):
         if coh <= 0:
             continue
         for j, t in enumerate(times):
-            if t >= coh and c[i, j] > 0:
+            if t >= coh and not np.isnan(means[i, j]):
                 cf[i, j] = means[i, j] - effect.get(int(np.clip(t - coh, lo, hi)), 0.0)
     return {
-        "times": times.tolist(),
-        "cohorts": cohorts.tolist(),
+        "times": [_int(v) for v in times],
+        "cohorts": [_int(v) for v in cohorts],
         "means": means.tolist(),
         "counterfactual": cf.tolist(),
     }
+
+
+def _int(v: Any) -> Any:
+    return int(v) if float(v).is_integer() else float(v)
 
 
 def _assemble(
@@ -328,14 +352,14 @@ def _assemble(
     sens: dict[str, Any],
     conf_level: float,
     n_dropped: int,
-    keep: np.ndarray,
+    n_kept: int,
     paths: dict[str, Any],
     opts: dict[str, Any],
 ) -> EstimateSet:
     k, G = len(ev), fit.n_clusters
     b, V = fit.coef[:k], fit.vcov[:k, :k]
     params = {"design": "did", "estimator": "event_study", **opts, "n_clusters": G}
-    n, nd, ref = int(keep.sum()), n_dropped + int((~keep).sum()), opts["reference"]
+    n, nd, ref = n_kept, n_dropped, opts["reference"]
     items = []
     for i, ek in enumerate(ev):
         est = f"effect at event time {ek} relative to event time {ref} (TWFE event study)"
@@ -388,3 +412,71 @@ def _assemble(
             "group_means": paths,
         },
     )
+
+
+def _es_engine(
+    lf: Any, opts: dict[str, Any], cluster: str | None, missing: Any, conf_level: float
+) -> EstimateSet:
+    """The event study on a lazy table: the TWFE Gram and per-cluster scores and the cohort x
+    period cell means are summed in the engine (:mod:`truelift.did._engine`); no rows leave."""
+    cov = opts["covariates"]
+    roles = {k: opts[k] for k in ("outcome", "unit", "time", "cohort")}
+    roles |= {"cluster": cluster} | {f"__cov{j}": c for j, c in enumerate(cov)}
+    src = _engine.prepare(lf, roles, missing, keys=("unit", "cluster"), nullable=("cohort",))
+    g = src.f("cohort").fill_null(0.0)
+    g = nw.when(g.is_nan()).then(0.0).otherwise(g)
+    src = replace(src, lf=src.lf.with_columns(__g=g, __e=src.f("time") - g))
+    tab = _engine.event_table(src)
+    ev_all, tr, cnt, n_never = tab
+    lo, hi = _event_window(ev_all, tr, opts["leads"], opts["lags"], opts["reference"])
+    treated, e = nw.col("__g") > 0, nw.col("__e")
+    n_all = round(float(cnt.sum()))
+    if opts["endpoints"] == "drop":
+        src = replace(src, lf=src.lf.filter(~treated | ((e >= lo) & (e <= hi))))
+        ok = ~tr | ((ev_all >= lo) & (ev_all <= hi))
+    else:
+        ok = np.ones(ev_all.size, bool)
+    eb = np.clip(ev_all, lo, hi)
+    ev = [k for k in range(lo, hi + 1) if k != opts["reference"] and np.any(tr & ok & (eb == k))]
+    x = [(treated & (e.clip(lo, hi) == k)).cast(nw.Float64) for k in ev]
+    x += [src.f(f"__cov{j}") for j in range(len(cov))]
+    parts = _engine.fe_parts(src, x, fe_dof=opts["fe_dof"])
+    try:
+        coef, bread = solve_gram(parts.XtX, parts.Xty)
+    except IdentificationError as exc:
+        if n_never == 0:
+            raise IdentificationError(
+                "with no never-treated units a fully dynamic event study is not identified; "
+                "set leads/lags to a shorter window (binning the endpoints), or use "
+                "did(control='notyet')."
+            ) from exc
+        raise
+    scores = _engine.fe_scores(parts, coef, src)
+    K = parts.k + fe_param_count(parts.n_levels, parts.nested)
+    vcov, G = cr1(bread, scores, parts.n, K)
+    fit = FEFit(coef, vcov, None, None, parts.n, K, G)
+    k = len(ev)
+    b, V = coef[:k], vcov[:k, :k]
+    pre_diag, _ = _pretrend_test(b, V, ev, G, opts["pretrend_alpha"])
+    sens = _relative_magnitudes(b, V, ev, opts["reference"], conf_level, G)
+    never = Diagnostic(
+        name="never-treated group",
+        verdict="pass" if n_never else "warn",
+        value=float(n_never),
+        threshold=">= 1 never-treated unit",
+        message="never-treated units anchor the time effects."
+        if n_never
+        else "no never-treated units: time effects are identified from adoption timing only.",
+        consequence="none",
+    )
+    gv, tv, n, sy = _engine.cell_sums(src, "__g")
+    opts = {**opts, "engine": src.engine}
+    res = _assemble(
+        fit, ev, (pre_diag, cluster_diagnostic(G, False), never), sens, conf_level,
+        src.n_dropped + n_all - parts.n, parts.n, paths_from_cells(gv, tv, n, sy, ev, b), opts,
+    )  # fmt: skip
+    details = {**res.details, "transferred": (
+        f"Gram matrix of {parts.k + parts.n_levels[1]} unit-demeaned columns and the outcome, "
+        f"{parts.k} score sums per cluster ({G} clusters), event-time and cohort x period counts"
+    )}  # fmt: skip
+    return replace(res, details=details)
