@@ -19,18 +19,6 @@ pyspark_sql = pytest.importorskip("pyspark.sql")
 REL = 1e-9  # same kernel, same statistics: floating-point summation order only
 
 
-@pytest.fixture(scope="module")
-def spark():
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
     """Spark takes no pandas categoricals: the tier becomes text (in-memory sees the same)."""
     return df.assign(engagement_tier=df["engagement_tier"].astype(str))

@@ -25,9 +25,11 @@ from truelift.errors import (
     TrueliftWarning,
 )
 from truelift.experiment import (
+    PowerInputs,
     ab_test,
     peeking_simulation,
     power,
+    power_inputs,
     sample_ratio_mismatch,
     sequential_test,
     switchback,
@@ -71,6 +73,7 @@ __all__ = [
     "IdentificationError",
     "MissingDataWarning",
     "MissingValueError",
+    "PowerInputs",
     "Recommendation",
     "RolloutFacts",
     "SeparationError",
@@ -99,6 +102,7 @@ __all__ = [
     "peeking_simulation",
     "policy_value",
     "power",
+    "power_inputs",
     "propensity_score",
     "qini_coefficient",
     "qini_curve",
