@@ -153,8 +153,9 @@ def _kth(values: np.ndarray, k: int) -> float:
     return float(np.sort(values)[min(k, values.size) - 1])
 
 
-def _cdf_y(n: int, x: np.ndarray, mass: bool) -> np.ndarray:
-    y = np.arange(n) / (n - 1)
+def _cdf_y(n: int, x: np.ndarray, mass: bool, offset: int = 0) -> np.ndarray:
+    """Empirical CDF values (rank / (n - 1)) of sorted rows that start at rank ``offset``."""
+    y = (offset + np.arange(x.size)) / (n - 1)
     if mass:
         last = np.flatnonzero(np.r_[x[1:] != x[:-1], True])
         freq = np.diff(np.r_[-1, last])
@@ -162,25 +163,74 @@ def _cdf_y(n: int, x: np.ndarray, mass: bool) -> np.ndarray:
     return y
 
 
-def _bandwidths(x: np.ndarray, p: int, kernel: str, mass: bool) -> tuple[float, float]:
+@dataclass
+class Sample:
+    """What the density test needs of the running variable (centred at the cutoff).
+
+    ``n``, ``nl`` (rows below 0), ``mass`` (repeated values), ``mu``, ``sd``, ``x_min``,
+    ``x_max``; ``near[side]``: the 24 smallest |x| of the side's rows and of its distinct values;
+    ``rows(w)``: the sorted rows with |x| <= w and their empirical-CDF values. In memory all rows
+    are at hand; on a lazy engine only the rows within the widest window are collected.
+    """
+
+    n: int
+    nl: int
+    mass: bool
+    mu: float
+    sd: float
+    x_min: float
+    x_max: float
+    near: dict[str, tuple[np.ndarray, np.ndarray]]
+    window: Any  # Callable[[float], tuple[np.ndarray, np.ndarray]]
+
+    def rows(self, w_left: float, w_right: float) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.window(max(w_left, w_right))
+        keep = (x >= -w_left) & (x <= w_right)
+        return x[keep], y[keep]
+
+
+def sample_arrays(xs: np.ndarray) -> Sample:
+    """The :class:`Sample` of sorted, centred values held in memory."""
+    n = xs.size
+    mass = np.unique(xs).size != n
+    xu = np.unique(xs)
+    y_all = _cdf_y(n, xs, mass)
+    k = 20 + 7 + 2 + 1
+    near = {
+        "left": (np.abs(xs[xs < 0])[::-1][:k], np.abs(xu[xu < 0])[::-1][:k]),
+        "right": (xs[xs >= 0][:k], xu[xu >= 0][:k]),
+    }
+    return Sample(
+        n=n,
+        nl=int(np.sum(xs < 0)),
+        mass=bool(mass),
+        mu=float(np.mean(xs)),
+        sd=float(np.std(xs, ddof=1)),
+        x_min=float(xs[0]),
+        x_max=float(xs[-1]),
+        near=near,
+        window=lambda w: (xs, y_all),
+    )
+
+
+def _bandwidths(sm: Sample, p: int, kernel: str) -> tuple[float, float]:
     """rdbwdensity with its defaults; returns the "comb" (median) bandwidths (left, right)."""
-    n = x.size
-    xu = np.unique(x)
-    mu, sd = float(np.mean(x)), float(np.std(x, ddof=1))
+    n, mass = sm.n, sm.mass
+    mu, sd = sm.mu, sm.sd
     fb = 1 / (_hermite(mu / sd, p + 2) ** 2 * stats.norm.pdf(mu / sd))
     fc = 1 / (_hermite(mu / sd, p) ** 2 * stats.norm.pdf(mu / sd))
     bn = ((2 * p + 1) / 4 * fb * _CB[p - 1] / n) ** (1 / (2 * p + 5)) * sd
     cn = (1 / (2 * p) * fc * _CC[p - 1] / n) ** (1 / (2 * p + 1)) * sd
-    amax = float(np.max(np.abs(xu)))
+    amax = max(abs(sm.x_min), abs(sm.x_max))
     bn, cn = min(bn, amax), min(cn, amax)
-    xl, xr, ul, ur = np.abs(x[x < 0]), x[x >= 0], np.abs(xu[xu < 0]), xu[xu >= 0]
+    (xl, ul), (xr, ur) = sm.near["left"], sm.near["right"]
     kb, kc = 20 + p + 2 + 1, 20 + p + 1
     bn = max(bn, _kth(xl, kb), _kth(xr, kb), _kth(ul, kb), _kth(ur, kb))
     cn = max(cn, _kth(xl, kc), _kth(xr, kc), _kth(ul, kc), _kth(ur, kc))
-    y = _cdf_y(n, x, mass)
-    mb, mc = np.abs(x) <= bn, np.abs(x) <= cn
-    fv_b = _fv(y[mb], x[mb], n, bn, bn, p + 2, p + 1, kernel, mass)
-    fv_c = _fv(y[mc], x[mc], n, cn, cn, p, 1, kernel, mass)
+    xb, yb = sm.rows(bn, bn)
+    xc, yc = sm.rows(cn, cn)
+    fv_b = _fv(yb, xb, n, bn, bn, p + 2, p + 1, kernel, mass)
+    fv_c = _fv(yc, xc, n, cn, cn, p, 1, kernel, mass)
     var = n * cn * fv_c[:, 1]
     smat = np.array([[_moment(i + j, kernel) for j in range(p + 1)] for i in range(p + 1)])
     cvec = np.array([_moment(i + p + 1, kernel) for i in range(p + 1)])
@@ -191,7 +241,7 @@ def _bandwidths(x: np.ndarray, p: int, kernel: str, mass: bool) -> tuple[float, 
     with np.errstate(divide="ignore", invalid="ignore"):
         hn = (1 / (2 * p) * var / bias2 / n) ** (1 / (2 * p + 1))
     hn = np.where(np.isnan(hn) | (var < 0), 0.0, hn)
-    left_rng, right_rng = abs(float(xu[0])), float(xu[-1])
+    left_rng, right_rng = abs(sm.x_min), sm.x_max
     hn = np.minimum(hn, [left_rng, right_rng, max(left_rng, right_rng), max(left_rng, right_rng)])
     lo_l = max(_kth(xl, kc), _kth(ul, kc))
     lo_r = max(_kth(xr, kc), _kth(ur, kc))
@@ -209,32 +259,43 @@ def density_test_arrays(
     h: float | tuple[float, float] | None = None,
 ) -> DensityTest:
     """The Cattaneo-Jansson-Ma test on a numpy array (rddensity defaults)."""
+    xs = np.sort(np.asarray(x, dtype=np.float64)) - cutoff
+    if xs.size == 0:
+        raise DataError("The density test needs observations; found none.")
+    return density_test_sample(sample_arrays(xs), cutoff, p=p, kernel=kernel, h=h)
+
+
+def density_test_sample(
+    sm: Sample,
+    cutoff: float,
+    *,
+    p: int = 2,
+    kernel: str = "triangular",
+    h: float | tuple[float, float] | None = None,
+) -> DensityTest:
+    """The test from a :class:`Sample` (in memory or from a lazy engine)."""
     if kernel not in ("triangular", "epanechnikov", "uniform"):
         raise DesignError(
             f"kernel must be 'triangular', 'epanechnikov' or 'uniform'; got {kernel!r}."
         )
     if not (isinstance(p, int) and 1 <= p <= 7):
         raise DesignError(f"p must be an integer between 1 and 7; got {p!r}.")
-    xs = np.sort(np.asarray(x, dtype=np.float64)) - cutoff
-    n = xs.size
-    nl = int(np.sum(xs < 0))
-    if nl < 2 * (p + 2) or n - nl < 2 * (p + 2) or not (xs[0] < 0 <= xs[-1]):
+    n, nl = sm.n, sm.nl
+    if nl < 2 * (p + 2) or n - nl < 2 * (p + 2) or not (sm.x_min < 0 <= sm.x_max):
         raise DataError(
             f"The density test needs observations on both sides of the cutoff {cutoff:g}; "
             f"found {nl:,} below and {n - nl:,} at or above."
         )
-    mass = np.unique(xs).size != n
     if h is None:
-        hl, hr = _bandwidths(xs, p, kernel, mass)
+        hl, hr = _bandwidths(sm, p, kernel)
     else:
         hl, hr = (h, h) if not isinstance(h, tuple) else h
-    y = _cdf_y(n, xs, mass)
-    mask = (xs >= -hl) & (xs <= hr)
-    fv = _fv(y[mask], xs[mask], n, hl, hr, p + 1, 1, kernel, mass)
+    xw, yw = sm.rows(hl, hr)
+    fv = _fv(yw, xw, n, hl, hr, p + 1, 1, kernel, sm.mass)
     se = float(np.sqrt(fv[2, 1]))
     stat = float(fv[2, 0] / se)
     pval = float(2 * (1 - stats.norm.cdf(abs(stat))))
-    nlh = int(np.sum(xs[mask] < 0))
+    nlh = int(np.sum(xw < 0))
     return DensityTest(
         statistic=stat,
         p_value=pval,
@@ -247,7 +308,7 @@ def density_test_arrays(
         n_left=nl,
         n_right=n - nl,
         n_eff_left=nlh,
-        n_eff_right=int(mask.sum()) - nlh,
+        n_eff_right=int(xw.size) - nlh,
         p=p,
         kernel=kernel,
         cutoff=float(cutoff),

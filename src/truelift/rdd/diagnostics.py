@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,20 +21,28 @@ from truelift.errors import DataError
 from truelift.inference import adjust_pvalues
 from truelift.rdd._core import RDSpec, rd_arrays
 from truelift.rdd._fit import RDFit
-from truelift.rdd.density import DensityTest, density_test_arrays
+from truelift.rdd.density import DensityTest, Sample, density_test_arrays, density_test_sample
 from truelift.result import Diagnostic, Verdict
 
-__all__ = ["density_diagnostic", "run_diagnostics"]
+__all__ = ["ArraySource", "Source", "density_diagnostic", "diagnose", "fixed", "run_diagnostics"]
 
 DENSITY_FAIL = 0.01
 DENSITY_WARN = 0.05
 BW_MULTIPLES = (0.5, 0.75, 1.5, 2.0)
 
 
-def density_diagnostic(x: np.ndarray, c: float, result: DensityTest | None = None) -> Diagnostic:
-    """The density test as a blocking diagnostic (``result``: an already computed test)."""
+def density_diagnostic(
+    x: np.ndarray, c: float, result: DensityTest | None = None, sample: Sample | None = None
+) -> Diagnostic:
+    """The density test as a blocking diagnostic (``result``: an already computed test;
+    ``sample``: the running variable as a :class:`Sample`, e.g. from a lazy engine)."""
     try:
-        dt = result if result is not None else density_test_arrays(x, c)
+        if result is not None:
+            dt = result
+        elif sample is not None:
+            dt = density_test_sample(sample, c)
+        else:
+            dt = density_test_arrays(x, c)
     except (DataError, np.linalg.LinAlgError, ValueError) as exc:
         return Diagnostic(
             "density test",
@@ -66,15 +75,13 @@ def density_diagnostic(x: np.ndarray, c: float, result: DensityTest | None = Non
     )
 
 
-def _covariates(
-    x: np.ndarray, z: np.ndarray, names: list[str], c: float, spec: RDSpec
-) -> Diagnostic | None:
+def _covariates(src: Source, names: list[str], spec: RDSpec) -> Diagnostic | None:
     if not names:
         return None
     rows = []
     for j, name in enumerate(names):
         try:
-            f, _ = rd_arrays(x, z[:, j], c, spec)
+            f = src.covariate(j, spec)
             rows.append((name, f.tau_cl, f.p_value("robust")))
         except (DataError, np.linalg.LinAlgError):
             continue
@@ -108,17 +115,16 @@ def _covariates(
     )
 
 
-def _placebo(x: np.ndarray, y: np.ndarray, c: float, spec: RDSpec) -> Diagnostic | None:
+def _placebo(src: Source, spec: RDSpec) -> Diagnostic | None:
     rows = []
-    for side in (x < c, x >= c):
-        xs, ys = x[side], y[side]
-        if xs.size < 40:
-            continue
-        cp = float(np.median(xs))
+    for side in ("left", "right"):
         try:
-            f, _ = rd_arrays(xs, ys, cp, spec)
+            got = src.placebo(side, spec)
         except (DataError, np.linalg.LinAlgError):
             continue
+        if got is None:
+            continue
+        cp, f = got
         rows.append({"cutoff": cp, "jump": f.tau_cl, "p_value": f.p_value("robust")})
     if not rows:
         return None
@@ -144,8 +150,9 @@ def _placebo(x: np.ndarray, y: np.ndarray, c: float, spec: RDSpec) -> Diagnostic
     )
 
 
-def _refit(x, y, c, spec: RDSpec, h, b, t, z, cl) -> RDFit:  # type: ignore[no-untyped-def]
-    s = RDSpec(
+def fixed(spec: RDSpec, h: tuple[float, float], b: tuple[float, float]) -> RDSpec:
+    """The same options with bandwidths h and b fixed."""
+    return RDSpec(
         p=spec.p,
         q=spec.q,
         kernel=spec.kernel,
@@ -156,17 +163,16 @@ def _refit(x, y, c, spec: RDSpec, h, b, t, z, cl) -> RDFit:  # type: ignore[no-u
         masspoints=spec.masspoints,
         conf_level=spec.conf_level,
     )
-    return rd_arrays(x, y, c, s, t=t, z=z, cl=cl)[0]
 
 
-def _sensitivity(x, y, c, spec, fit: RDFit, t, z, cl, sign: float) -> list[Diagnostic]:  # type: ignore[no-untyped-def]
+def _sensitivity(src: Source, spec: RDSpec, fit: RDFit, sign: float) -> list[Diagnostic]:
     lo, hi = sorted(sign * v for v in fit.ci("robust"))
     rows: list[dict[str, Any]] = []
     for m in BW_MULTIPLES:
         h = (fit.h[0] * m, fit.h[1] * m)
         b = (fit.b[0] * m, fit.b[1] * m)
         try:
-            f = _refit(x, y, c, spec, h, b, t, z, cl)
+            f = src.refit(fixed(spec, h, b), 0.0)
         except (DataError, np.linalg.LinAlgError, ValueError):
             continue
         a, bb = sorted(sign * v for v in f.ci("robust"))
@@ -190,19 +196,9 @@ def _sensitivity(x, y, c, spec, fit: RDFit, t, z, cl, sign: float) -> list[Diagn
         )
     ]
     radius = 0.1 * min(fit.h)
-    keep = np.abs(x - c) >= radius
     try:
-        f = _refit(
-            x[keep],
-            y[keep],
-            c,
-            spec,
-            fit.h,
-            fit.b,
-            None if t is None else t[keep],
-            None if z is None else z[keep],
-            None if cl is None else cl[keep],
-        )
+        f = src.refit(fixed(spec, fit.h, fit.b), radius)
+        n_gone = src.n_within(radius)
         est = sign * f.tau_cl
         ok = lo <= est <= hi
         out.append(
@@ -211,7 +207,7 @@ def _sensitivity(x, y, c, spec, fit: RDFit, t, z, cl, sign: float) -> list[Diagn
                 "pass" if ok else "warn",
                 est,
                 "donut estimate inside the main robust CI",
-                f"Dropping the {int((~keep).sum()):,} observations with |x - c| < {radius:.4g} "
+                f"Dropping the {n_gone:,} observations with |x - c| < {radius:.4g} "
                 f"gives {est:+.4g} (main {sign * fit.tau_cl:+.4g})."
                 + (
                     ""
@@ -226,6 +222,83 @@ def _sensitivity(x, y, c, spec, fit: RDFit, t, z, cl, sign: float) -> list[Diagn
     except (DataError, np.linalg.LinAlgError, ValueError):
         pass
     return out
+
+
+class Source(Protocol):
+    """Where the diagnostics' refits get their data (in-memory arrays or a lazy engine)."""
+
+    def density(self) -> Diagnostic: ...
+
+    def covariate(self, j: int, spec: RDSpec) -> RDFit: ...
+
+    def placebo(self, side: str, spec: RDSpec) -> tuple[float, RDFit] | None: ...
+
+    def refit(self, spec: RDSpec, radius: float) -> RDFit: ...
+
+    def n_within(self, radius: float) -> int: ...
+
+
+@dataclass(frozen=True)
+class ArraySource:
+    """The diagnostics' data as numpy arrays (x_all: the running variable before any donut)."""
+
+    x_all: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    c: float
+    t: np.ndarray | None
+    z: np.ndarray | None
+    cl: np.ndarray | None
+
+    def density(self) -> Diagnostic:
+        return density_diagnostic(self.x_all, self.c)
+
+    def covariate(self, j: int, spec: RDSpec) -> RDFit:
+        assert self.z is not None  # internal invariant: called for covariates only
+        return rd_arrays(self.x, self.z[:, j], self.c, spec)[0]
+
+    def placebo(self, side: str, spec: RDSpec) -> tuple[float, RDFit] | None:
+        keep = self.x < self.c if side == "left" else self.x >= self.c
+        xs, ys = self.x[keep], self.y[keep]
+        if xs.size < 40:
+            return None
+        cp = float(np.median(xs))
+        return cp, rd_arrays(xs, ys, cp, spec)[0]
+
+    def refit(self, spec: RDSpec, radius: float) -> RDFit:
+        sub = (lambda a: a) if radius <= 0 else (lambda a: a[np.abs(self.x - self.c) >= radius])
+        t, z, cl = (None if a is None else sub(a) for a in (self.t, self.z, self.cl))
+        return rd_arrays(sub(self.x), sub(self.y), self.c, spec, t=t, z=z, cl=cl)[0]
+
+    def n_within(self, radius: float) -> int:
+        return int(np.count_nonzero(np.abs(self.x - self.c) < radius))
+
+
+def mserd(spec: RDSpec) -> RDSpec:
+    """The options with the MSE-optimal selector (covariate and placebo RDs)."""
+    return RDSpec(
+        p=spec.p,
+        q=spec.q,
+        kernel=spec.kernel,
+        bandwidth="mserd",
+        vce=spec.vce,
+        nnmatch=spec.nnmatch,
+        masspoints=spec.masspoints,
+        conf_level=spec.conf_level,
+    )
+
+
+def diagnose(
+    src: Source, spec: RDSpec, fit: RDFit, names: list[str], sign: float
+) -> tuple[Diagnostic, ...]:
+    """All RD diagnostics of a fit, their data from ``src``."""
+    selector = mserd(spec)
+    diags: list[Diagnostic | None] = [src.density()]
+    if names:
+        diags.append(_covariates(src, names, selector))
+    diags.append(_placebo(src, selector))
+    diags.extend(_sensitivity(src, spec, fit, sign))
+    return tuple(d for d in diags if d is not None)
 
 
 def run_diagnostics(
@@ -243,19 +316,5 @@ def run_diagnostics(
     sign: float,
 ) -> tuple[Diagnostic, ...]:
     """All RD diagnostics for a fit on (x, y) (x_all: the running variable before any donut)."""
-    selector = RDSpec(
-        p=spec.p,
-        q=spec.q,
-        kernel=spec.kernel,
-        bandwidth="mserd",
-        vce=spec.vce,
-        nnmatch=spec.nnmatch,
-        masspoints=spec.masspoints,
-        conf_level=spec.conf_level,
-    )
-    diags: list[Diagnostic | None] = [density_diagnostic(x_all, c)]
-    if z is not None:
-        diags.append(_covariates(x, z, names, c, selector))
-    diags.append(_placebo(x, y, c, selector))
-    diags.extend(_sensitivity(x, y, c, spec, fit, t, z, cl, sign))
-    return tuple(d for d in diags if d is not None)
+    src = ArraySource(x_all, x, y, c, t, z, cl)
+    return diagnose(src, spec, fit, names if z is not None else [], sign)

@@ -15,13 +15,17 @@ depend on the side.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from truelift import _frame
+from truelift.engines import lazy_frame
 from truelift.errors import DataError, DesignError
 from truelift.rdd._core import RDSpec, rd_arrays
+from truelift.rdd._engine import rd_lazy
+from truelift.rdd._engine_diagnostics import lazy_diagnostics
 from truelift.rdd._fit import RDFit
 from truelift.rdd.diagnostics import run_diagnostics
 from truelift.result import Diagnostic, Estimate
@@ -215,6 +219,33 @@ def rdd(
     )
     if not (isinstance(donut, (int, float)) and donut >= 0):
         raise DesignError(f"donut must be a non-negative number; got {donut!r}.")
+    c = float(cutoff)
+    lf = lazy_frame(data)
+    if lf is not None:
+        run = rd_lazy(
+            lf,
+            outcome=outcome,
+            running=running,
+            cutoff=c,
+            treatment=treatment,
+            covariates=covariates,
+            cluster=cluster,
+            spec=spec,
+            donut=float(donut),
+            missing=missing,
+        )
+        sign = -1.0 if (treated_side == "below" and treatment is None) else 1.0
+        diags: tuple[Diagnostic, ...] = ()
+        sent = run.transferred
+        if diagnostics:
+            diags, sent_diag = lazy_diagnostics(lf, run, spec, sign, running=running, outcome=outcome,
+                                     treatment=treatment, covariates=run.covariates,
+                                     cluster=cluster, cutoff=c, donut=float(donut),
+                                     missing=missing)  # fmt: skip
+            sent = f"estimate: {sent}. Diagnostics: {sent_diag}"
+        frame = _Frame(run.n_obs, run.n_dropped, run.covariates, run.engine, sent)
+        return _result(run.fit, run.info, spec, sign, frame, diags, outcome, running,
+                       treatment, treated_side, cluster, c, float(donut), conf_level)  # fmt: skip
     cols = _frame.load(
         data,
         numeric={"outcome": outcome, "running": running},
@@ -223,7 +254,6 @@ def rdd(
         covariates=covariates,
         missing=missing,
     )
-    c = float(cutoff)
     x = cols["running"]
     keep = _donut_mask(x, c, float(donut))
     sub = lambda a: None if a is None else a[keep]  # noqa: E731
@@ -233,12 +263,35 @@ def rdd(
     cl = sub(cols["cluster"] if cluster is not None else None)
     fit, info = rd_arrays(xk, yk, c, spec, t=t, z=z, cl=cl)
     sign = -1.0 if (treated_side == "below" and t is None) else 1.0
-    lo, hi = sorted([sign * v for v in fit.ci("robust")])
-    diags: tuple[Diagnostic, ...] = ()
+    diags = ()
     if diagnostics:
         names = list(cols.X_names)
         diags = run_diagnostics(x, xk, yk, c, spec, fit, t=t, z=z, cl=cl, names=names, sign=sign)
-    estimand = _estimand(outcome, running, treatment, c, sign)
+    frame = _Frame(int(xk.size), cols.n_dropped, list(cols.X_names), "in-memory", None)
+    return _result(fit, info, spec, sign, frame, diags, outcome, running, treatment,
+                   treated_side, cluster, c, float(donut), conf_level)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What the data path found: sizes, covariates kept, engine and what left it."""
+
+    n_obs: int
+    n_dropped: int
+    covariates: list[str]
+    engine: str
+    transferred: str | None
+
+
+def _result(fit: RDFit, info: dict, spec: RDSpec, sign: float, frame: _Frame,
+            diags: tuple[Diagnostic, ...], outcome: str, running: str, treatment: str | None,
+            treated_side: str, cluster: str | None, c: float, donut: float,
+            conf_level: float) -> Estimate:  # fmt: skip
+    lo, hi = sorted([sign * v for v in fit.ci("robust")])
+    fuzzy = treatment is not None
+    details = _details(fit, c, info["bins"], sign)
+    if frame.transferred is not None:
+        details["transferred"] = frame.transferred
     return Estimate(
         estimate=sign * fit.tau_cl,
         std_error=fit.se_rb,
@@ -246,11 +299,11 @@ def rdd(
         ci_high=hi,
         conf_level=conf_level,
         p_value=fit.p_value("robust"),
-        n_obs=int(xk.size),
-        n_dropped=cols.n_dropped,
-        estimand=estimand,
-        method=f"{'fuzzy' if t is not None else 'sharp'} regression discontinuity, local polynomial p={spec.p} "
-        f"({spec.kernel} kernel)" + (", covariate-adjusted" if z is not None else ""),
+        n_obs=frame.n_obs,
+        n_dropped=frame.n_dropped,
+        estimand=_estimand(outcome, running, treatment, c, sign),
+        method=f"{'fuzzy' if fuzzy else 'sharp'} regression discontinuity, local polynomial "
+        f"p={spec.p} ({spec.kernel} kernel)" + (", covariate-adjusted" if frame.covariates else ""),
         params=_params(
             fit,
             spec,
@@ -261,13 +314,14 @@ def rdd(
             cutoff=c,
             treatment=treatment,
             treated_side=treated_side,
-            fuzzy=t is not None,
-            covariates=list(cols.X_names),
+            fuzzy=fuzzy,
+            covariates=frame.covariates,
             cluster=cluster,
-            donut=float(donut),
+            donut=donut,
+            engine=frame.engine,
         ),
         diagnostics=diags,
         inference="robust bias-corrected (Calonico-Cattaneo-Titiunik 2014): estimate is the "
         "conventional estimate; std_error, CI and p-value are robust",
-        details=_details(fit, c, info["bins"], sign),
+        details=details,
     )
