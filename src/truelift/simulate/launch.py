@@ -16,7 +16,14 @@ flagship) and ``p01..pJ`` (donors) are observed weekly. Each product-week has ``
 Switches:
 * ``outside_hull=True``: the flagship's level is lifted 0.08 above the highest donor level, so its
   pre-launch path lies above every donor (plain SC cannot reach it; demeaned SC and SDID can);
-* ``n_donors`` (30), ``n_pre`` (20), ``n_post`` (8), ``effect`` (0.03).
+* ``n_donors`` (30), ``n_pre`` (20), ``n_post`` (8), ``effect`` (0.03);
+* ``rollout=True``: instead of the factor model, the staged-rollout user table (scenario
+  ``"saas"``, same seed, ``n_users`` default 50,000) as a product panel: each workspace is a
+  product (``w00..w49``), signup weeks 0-29, the 25 wave-1 workspaces launched from week 20 and the
+  25 wave-2 workspaces (launched only at week 30) the donors. Cells are workspace-week means of
+  ``task_completed``. Wave 1 sits 0.04 above wave 2 by construction, so its averaged path lies
+  above every donor's at the tutorial seed 42: plain SC gives the tutorial's +0.083 and fails its
+  convex-hull check, while the intercept-shifted methods target the truth ``rollout_att`` (+0.05).
 
 Truths: ``launch_att``, the mean over post-launch weeks of the flagship's true change in completion
 probability (clipping included). Columns: ``product, week, users, completions, task_completion``
@@ -45,15 +52,18 @@ def _factors(rng: np.random.Generator, T: int) -> np.ndarray:
 @scenario("launch")
 def launch(
     *,
-    n_users: int = 62_000,
+    n_users: int | None = None,
     seed: int | np.random.Generator | None = 42,
     n_donors: int = 30,
     n_pre: int = 20,
     n_post: int = 8,
     effect: float = 0.03,
     outside_hull: bool = False,
+    rollout: bool = False,
 ) -> Simulation:
     """One treated product, a donor pool with a two-factor structure (see the module docstring)."""
+    if rollout:
+        return _rollout(seed, 50_000 if n_users is None else int(n_users))
     rng = as_generator(seed)
     J, T = int(n_donors), int(n_pre) + int(n_post)
     if J < 2 or n_pre < 2 or n_post < 1:
@@ -76,7 +86,8 @@ def launch(
     launched[0, n_pre:] = 1.0
     p0 = np.clip(base, 0.01, 0.99)
     p1 = np.clip(base + effect * launched, 0.01, 0.99)
-    m = max(int(n_users) // (J + 1), 1)
+    n_users = 62_000 if n_users is None else int(n_users)
+    m = max(n_users // (J + 1), 1)
     completions = rng.binomial(m, p1)
     truth = float(np.mean(p1[0, n_pre:] - p0[0, n_pre:]))
     names = [f"p{i:02d}" for i in range(J + 1)]
@@ -95,7 +106,7 @@ def launch(
         data=data,
         truths={"launch_att": truth},
         params={
-            "n_users": int(n_users),
+            "n_users": n_users,
             "seed": seed if not isinstance(seed, np.random.Generator) else "generator",
             "n_donors": J,
             "n_pre": int(n_pre),
@@ -104,6 +115,45 @@ def launch(
             "outside_hull": bool(outside_hull),
             "users_per_week": m,
             "treated_product": "p00",
+        },
+        description=__doc__ or "",
+    )
+
+
+def _rollout(seed: int | np.random.Generator | None, n_users: int) -> Simulation:
+    """The staged-rollout table as a workspace x week panel (see ``rollout`` in the docstring)."""
+    from truelift.simulate.saas import saas
+
+    sim = saas(n_users=n_users, seed=seed)
+    d = sim.data[sim.data["signup_week"] < 30]
+    g = d.groupby(["workspace_id", "signup_week"], as_index=False).agg(
+        users=("task_completed", "size"),
+        completions=("task_completed", "sum"),
+        task_completion=("task_completed", "mean"),
+        launched=("treated_post", "max"),
+    )
+    data = pd.DataFrame(
+        {
+            "product": [f"w{int(w):02d}" for w in g["workspace_id"]],
+            "week": g["signup_week"].to_numpy(),
+            "users": g["users"].to_numpy(),
+            "completions": g["completions"].to_numpy(),
+            "task_completion": g["task_completion"].to_numpy(),
+            "launched": g["launched"].to_numpy().astype(np.int64),
+        }
+    )
+    return Simulation(
+        scenario="launch",
+        data=data,
+        truths={"launch_att": float(sim.truths["rollout_att"])},
+        params={
+            "n_users": n_users,
+            "seed": seed if not isinstance(seed, np.random.Generator) else "generator",
+            "rollout": True,
+            "n_donors": 25,
+            "n_pre": 20,
+            "n_post": 10,
+            "treated_products": [f"w{i:02d}" for i in range(25)],
         },
         description=__doc__ or "",
     )
