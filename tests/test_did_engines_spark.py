@@ -21,18 +21,6 @@ HOSTILE = "t`; DROP TABLE x; --"
 
 
 @pytest.fixture(scope="module")
-def spark():
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def rollout():
     return truelift.simulate("rollout", n_users=400, seed=7).data.drop(columns=["tier"])
 
