@@ -11,10 +11,18 @@ proxy (or by a segment column) and estimate each group's average effect.
 Implementation (the doubly robust form of Semenova & Chernozhukov 2021): cross-fitted AIPW scores
 Gamma_i = mu1 - mu0 + T (Y - mu1)/e - (1 - T)(Y - mu0)/(1 - e) (Robins, Rotnitzky & Zhao 1994) are
 regressed on [1, S_i - mean(S)] by OLS with HC1 errors; S_i is each user's *out-of-fold* CATE from
-a cross-fitted meta-learner (:mod:`truelift.uplift.learners`). GATES are group means of Gamma with
-influence-function SEs. With a known propensity (randomized data) Gamma is exactly unbiased; with
-an estimated one (observational data) it is doubly robust and the CIs are valid by Neyman
-orthogonality of the score under cross-fitting (Chernozhukov et al. 2018).
+a cross-fitted meta-learner (:mod:`truelift.uplift.learners`). The regression is run within each
+fold (the fold is the main sample, its proxy learned on the other folds, so the fold's test is
+valid on its own), and the folds are combined as Chernozhukov et al. combine sample splits: the
+median estimate, p = 2 x median p, the medians of per-fold bounds at level 1 - alpha/2. Pooling
+the folds into one regression is *not* valid: fold j's proxy is learned from fold k's outcomes
+and vice versa, so the two halves of the pooled cross-product are nearly the same noise counted
+twice (measured: 17.5 % rejections at a nominal 5 % over 200 seeds without heterogeneity).
+Quantile GATES (groups by the proxy within each fold) are combined the same way; GATES by a
+fixed segment (``by=``) do not depend on the proxy and are pooled means of Gamma with
+influence-function SEs, like the ATE. With a known propensity (randomized data) Gamma is exactly
+unbiased; with an estimated one (observational data) it is doubly robust and the CIs are valid
+by Neyman orthogonality of the score under cross-fitting (Chernozhukov et al. 2018).
 """
 
 from __future__ import annotations
@@ -241,71 +249,168 @@ def heterogeneity_test(
         "engine": engine_label(record),
         "sample": sample,
     }
-    res = _assemble(cols, gamma, score, ml.nuisance_.e, known is not None, params, conf_level)
+    e, is_known = ml.nuisance_.e, known is not None
+    res = _assemble(cols, gamma, score, ml.folds_, e, is_known, params, conf_level)
     return with_record(res, record)
 
 
-def _group_labels(cols: _frame.Columns, score: np.ndarray, n_groups: int) -> tuple[Any, list[str]]:
-    if "by" in cols:
-        codes = cols["by"]
-        return codes, [f"GATES {v}" for v in cols.levels["by"]]
-    groups = quantile_groups(score, n_groups)
-    return groups, [f"GATES G{g + 1} (CATE quantile {g + 1}/{n_groups})" for g in range(n_groups)]
+def split_median(
+    values: np.ndarray, ses: np.ndarray, conf_level: float
+) -> tuple[float, float, float, float, float]:
+    """Combine per-fold estimates the way Chernozhukov et al. combine sample splits (VEIN).
+
+    Each fold's estimate uses that fold as the main sample and a proxy learned on the other folds,
+    so it is valid on its own; the folds' estimates are dependent (each fold's proxy learned from
+    the others' outcomes). Medians adjusted for that dependence: point = median, p = min(1,
+    2 median p_k), interval = medians of the per-fold bounds at level 1 - (1 - conf_level) / 2
+    (coverage at least ``conf_level``). Returns (estimate, median SE, low, high, p).
+    """
+    ok = np.isfinite(values) & np.isfinite(ses) & (ses > 0)
+    if not ok.any():
+        return float("nan"), float("nan"), float("nan"), float("nan"), float("nan")
+    v, se = values[ok], ses[ok]
+    level = 1 - (1 - conf_level) / 2
+    bounds = [interval(float(a), float(b), level) for a, b in zip(v, se, strict=True)]
+    lo = float(np.median([b[0] for b in bounds]))
+    hi = float(np.median([b[1] for b in bounds]))
+    p = float(
+        min(
+            1.0,
+            2 * np.median([interval(float(a), float(b))[2] for a, b in zip(v, se, strict=True)]),
+        )
+    )
+    return float(np.median(v)), float(np.median(se)), lo, hi, p
+
+
+def _split_estimate(
+    values: np.ndarray,
+    ses: np.ndarray,
+    *,
+    n: int,
+    n_dropped: int,
+    conf_level: float,
+    estimand: str,
+    method: str,
+    params: dict[str, Any],
+    n_folds: int,
+) -> Estimate:
+    est, se, lo, hi, p = split_median(values, ses, conf_level)
+    return Estimate(
+        estimate=est if np.isfinite(est) else 0.0,
+        std_error=se if np.isfinite(se) else float("inf"),
+        ci_low=lo,
+        ci_high=hi,
+        conf_level=conf_level,
+        p_value=p,
+        n_obs=n,
+        n_dropped=n_dropped,
+        estimand=estimand,
+        method=method,
+        params=params,
+        inference=(
+            f"median over {n_folds} cross-fitting folds (each fold the main sample, its proxy "
+            "learned on the others; HC1 / influence-function SE per fold; std_error is the median "
+            "per-fold SE); p = 2 x median p, interval = medians of per-fold "
+            f"{100 * (1 - (1 - conf_level) / 2):g}% bounds (Chernozhukov et al.: valid under the "
+            "folds' dependence)"
+        ),
+    )
+
+
+def _per_fold(
+    gamma: np.ndarray, score: np.ndarray, folds: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per fold: (beta2, se), GATES (means, ses) per quantile group + top - bottom; groups."""
+    k_all = np.unique(folds)
+    blp = np.full((k_all.size, 2), np.nan)
+    gates = np.full((k_all.size, n_groups + 1, 2), np.nan)
+    groups = np.empty(gamma.size, dtype=np.int64)
+    for i, k in enumerate(k_all):
+        rows = folds == k
+        g_k, s_k = gamma[rows], score[rows]
+        coef, vcov = blp_kernel(g_k, s_k)
+        blp[i] = coef[1], np.sqrt(vcov[1, 1])
+        grp = quantile_groups(s_k, n_groups)
+        groups[rows] = grp
+        psis = gates_kernel(g_k, grp, n_groups)
+        for g in range(n_groups):
+            gates[i, g] = g_k[grp == g].mean(), if_se(psis[g])
+        top = g_k[grp == n_groups - 1].mean() - g_k[grp == 0].mean()
+        gates[i, n_groups] = top, if_se(psis[-1] - psis[0])
+    return blp, gates, groups
 
 
 def _assemble(
     cols: _frame.Columns,
     gamma: np.ndarray,
     score: np.ndarray,
+    folds: np.ndarray,
     e: np.ndarray,
     known: bool,
     params: dict[str, Any],
     conf_level: float,
 ) -> EstimateSet:
-    n, nd = cols.n_obs, cols.n_dropped
-    coef, vcov = blp_kernel(gamma, score)
-    se = np.sqrt(np.diag(vcov))
+    n, nd, n_groups = cols.n_obs, cols.n_dropped, params["n_groups"]
     common: dict[str, Any] = {"n": n, "n_dropped": nd, "params": params, "conf_level": conf_level}
-    blp_inf = "OLS of cross-fitted AIPW scores on the centred CATE proxy, HC1, normal interval"
     ate = _estimate(
-        coef[0],
-        float(se[0]),
-        estimand=f"ATE of {params['treatment']} on {params['outcome']} (BLP beta1)",
-        method="AIPW / BLP intercept",
-        inference=blp_inf,
+        float(gamma.mean()),
+        gamma - gamma.mean(),
+        estimand=f"ATE of {params['treatment']} on {params['outcome']} (AIPW; BLP beta1)",
+        method="AIPW (mean of cross-fitted scores)",
         **common,
     )
-    alpha = 1 - conf_level
-    b2 = _estimate(
-        coef[1] if np.isfinite(coef[1]) else 0.0,
-        float(se[1]) if np.isfinite(se[1]) else float("inf"),
+    blp, gates_k, q_groups = _per_fold(gamma, score, folds, n_groups)
+    split_kw: dict[str, Any] = {**common, "n_folds": int(np.unique(folds).size)}
+    b2 = _split_estimate(
+        blp[:, 0],
+        blp[:, 1],
         estimand="BLP heterogeneity loading beta2 (0: the CATE proxy predicts no effect variation)",
         method=f"BLP calibration test ({params['learner'].upper()}-learner proxy)",
-        inference=blp_inf,
-        **common,
+        **split_kw,
     )
-    verdict, conclusion = _heterogeneity_verdict(b2.estimate, b2.p_value, alpha)
+    verdict, conclusion = _heterogeneity_verdict(b2.estimate, b2.p_value, 1 - conf_level)
     b2 = dataclasses.replace(b2, diagnostics=(verdict,))
-    groups, labels = _group_labels(cols, score, params["n_groups"])
-    psis = gates_kernel(gamma, groups, len(labels))
-    gates = [
-        _estimate(
-            float(gamma[groups == g].mean()),
-            psis[g],
-            estimand=f"average effect in group {labels[g][6:]}",
-            method="GATES (mean of cross-fitted AIPW scores)",
+    if "by" in cols:
+        groups, labels = cols["by"], [f"GATES {v}" for v in cols.levels["by"]]
+        psis = gates_kernel(gamma, groups, len(labels))
+        gates = [
+            _estimate(
+                float(gamma[groups == g].mean()),
+                psis[g],
+                estimand=f"average effect in group {labels[g][6:]}",
+                method="GATES (mean of cross-fitted AIPW scores)",
+                **common,
+            )
+            for g in range(len(labels))
+        ]
+        diff = _estimate(
+            gates[-1].estimate - gates[0].estimate,
+            psis[-1] - psis[0],
+            estimand=f"GATES difference: {labels[-1][6:]} minus {labels[0][6:]}",
+            method="GATES difference",
             **common,
         )
-        for g in range(len(labels))
-    ]
-    diff = _estimate(
-        gates[-1].estimate - gates[0].estimate,
-        psis[-1] - psis[0],
-        estimand=f"GATES difference: {labels[-1][6:]} minus {labels[0][6:]}",
-        method="GATES difference",
-        **common,
-    )
-    details = _details(cols, gamma, score, groups, labels, coef, se, conclusion)
+    else:
+        groups = q_groups
+        labels = [f"GATES G{g + 1} (CATE quantile {g + 1}/{n_groups})" for g in range(n_groups)]
+        gates = [
+            _split_estimate(
+                gates_k[:, g, 0],
+                gates_k[:, g, 1],
+                estimand=f"average effect in group {labels[g][6:]} (quantiles within each fold)",
+                method="GATES (mean of cross-fitted AIPW scores)",
+                **split_kw,
+            )
+            for g in range(n_groups)
+        ]
+        diff = _split_estimate(
+            gates_k[:, n_groups, 0],
+            gates_k[:, n_groups, 1],
+            estimand=f"GATES difference: {labels[-1][6:]} minus {labels[0][6:]}",
+            method="GATES difference",
+            **split_kw,
+        )
+    details = _details(cols, gamma, score, groups, labels, blp, conclusion)
     return EstimateSet(
         title=f"Heterogeneity of the effect of {params['treatment']} on {params['outcome']}",
         estimates=(
@@ -329,8 +434,7 @@ def _details(
     score: np.ndarray,
     groups: np.ndarray,
     labels: list[str],
-    coef: np.ndarray,
-    se: np.ndarray,
+    blp: np.ndarray,
     conclusion: str,
 ) -> dict[str, Any]:
     qs = [0.05, 0.25, 0.5, 0.75, 0.95]
@@ -344,7 +448,11 @@ def _details(
         if (groups == g).any()
     }
     return {
-        "blp": {"beta1": coef[0], "beta2": coef[1], "se1": se[0], "se2": se[1]},
+        "blp": {
+            "beta1": float(gamma.mean()),
+            "beta2_per_fold": blp[:, 0].tolist(),
+            "se2_per_fold": blp[:, 1].tolist(),
+        },
         "conclusion": conclusion,
         "cate_quantile_levels": qs,
         "cate_by_group": by_group,
