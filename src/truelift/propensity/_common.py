@@ -12,7 +12,16 @@ from truelift import _frame
 from truelift.errors import DataError, DesignError, IdentificationError
 from truelift.propensity._logit import auc, fit_logit, predict_logit
 
-__all__ = ["Design", "Score", "check_scores", "choice", "fit_score", "load_design", "sklearn_score"]
+__all__ = [
+    "Design",
+    "Score",
+    "check_scores",
+    "choice",
+    "covariate_list",
+    "fit_score",
+    "load_design",
+    "sklearn_score",
+]
 
 
 def choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
@@ -23,7 +32,7 @@ def choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
     return value
 
 
-def _covariate_list(covariates: Any) -> list[str]:
+def covariate_list(covariates: Any) -> list[str]:
     if isinstance(covariates, str):
         covariates = [covariates]
     if covariates is None or len(covariates) == 0:
@@ -92,7 +101,7 @@ def load_design(
     missing: _frame.MissingPolicy = "raise",
 ) -> Design:
     """Load and validate the columns of a propensity analysis through :func:`truelift._frame.load`."""
-    covs = _covariate_list(covariates)
+    covs = covariate_list(covariates)
     for role, col in (("treatment", treatment), ("outcome", outcome)):
         if col is not None and col in covs:
             raise DesignError(f"The {role} column {col!r} cannot also be a covariate.")

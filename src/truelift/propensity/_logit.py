@@ -13,7 +13,7 @@ estimate does not exist (complete or quasi-complete separation; Albert & Anderso
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,21 @@ from scipy.special import expit
 
 from truelift.errors import ConvergenceError, SeparationError
 
-__all__ = ["LogitFit", "auc", "fit_logit", "predict_logit", "single_threaded_blas"]
+__all__ = [
+    "LogitFit",
+    "auc",
+    "auc_from_bins",
+    "fit_logit",
+    "intercept_start",
+    "newton",
+    "predict_logit",
+    "separation_message",
+    "single_threaded_blas",
+]
 
 _BLOCK = 1 << 15
+AUC_EXACT_ROWS = 200_000  # exact (rank) AUC up to this many rows
+AUC_CELLS = 1 << 20  # above it: counts per cell of this many equal-width score cells
 _ETA_MAX = 30.0
 
 
@@ -117,8 +129,8 @@ def _separating(X: np.ndarray, t: np.ndarray, names: Sequence[str]) -> list[str]
     return found
 
 
-def _separation_error(X: np.ndarray, t: np.ndarray, names: Sequence[str]) -> SeparationError:
-    found = _separating(X, t, names)
+def separation_message(found: Sequence[str]) -> SeparationError:
+    """The error for a separated fit; ``found`` names the levels that predict treatment."""
     which = (
         f"these covariate levels predict treatment exactly: {', '.join(found)}"
         if found
@@ -132,6 +144,10 @@ def _separation_error(X: np.ndarray, t: np.ndarray, names: Sequence[str]) -> Sep
     )
 
 
+def _separation_error(X: np.ndarray, t: np.ndarray, names: Sequence[str]) -> SeparationError:
+    return separation_message(_separating(X, t, names))
+
+
 _WARM_ROWS = 250_000
 
 
@@ -139,15 +155,71 @@ def _start(X: np.ndarray, t: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """Starting values: the fit on an evenly spaced subsample when there are many rows (so the
     full data need only one or two Newton passes), else the intercept-only fit."""
     n, k = X.shape
-    p0 = float(np.clip(t.mean(), 1e-12, 1 - 1e-12))
-    coef = np.zeros(k + 1)
-    coef[0] = np.log(p0 / (1 - p0))
+    coef = intercept_start(float(t.mean()), k)
     if n >= 4 * _WARM_ROWS:
         step = n // _WARM_ROWS
         try:
             return fit_logit(X[::step], t[::step], names=names, tol=1e-8).coef
         except (ConvergenceError, np.linalg.LinAlgError):
             return coef  # e.g. a rare level missing from the subsample: start from scratch
+    return coef
+
+
+PassFn = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray, float]]
+
+
+def newton(
+    pass_fn: PassFn,
+    start: np.ndarray,
+    *,
+    on_separation: Callable[[], Exception],
+    tol: float = 1e-10,
+    max_iter: int = 50,
+) -> LogitFit:
+    """Newton–Raphson with step-halving over the sufficient statistics of one step.
+
+    ``pass_fn(coef)`` returns the log-likelihood, the score ``X'(t - p)``, the Hessian ``X'WX``
+    (intercept first) and max |x'b| at ``coef``: one pass over in-memory rows, or one aggregation
+    inside a database engine. Both feeds run this same loop.
+    """
+    coef = np.asarray(start, dtype=float)
+    loglik, grad, hess, eta_max = pass_fn(coef)
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - reported after the loop
+        step = _solve(hess, grad)
+        if float(grad @ step) <= tol * (abs(loglik) + 1.0) and np.max(np.abs(step)) < 1e-4:
+            # Newton decrement below tolerance: the last step changes nothing that matters and
+            # the Hessian at ``coef`` is the one at the optimum to within O(|step|)
+            coef = coef + step
+            converged = True
+            break
+        for _ in range(30):
+            new = coef + step
+            new_ll, new_grad, new_hess, eta_max = pass_fn(new)
+            if np.isfinite(new_ll) and new_ll >= loglik - 1e-9 * abs(loglik):
+                break
+            step = step / 2
+        gain = new_ll - loglik
+        coef, loglik, grad, hess = new, new_ll, new_grad, new_hess
+        if eta_max > _ETA_MAX:
+            raise on_separation()
+        if abs(gain) <= tol * (abs(loglik) + 1.0) and np.max(np.abs(step)) < 1e-6:
+            converged = True
+            break
+    if not converged:
+        raise ConvergenceError(
+            f"The logistic propensity model did not converge in {max_iter} Newton steps. "
+            "Check for nearly collinear covariates or rescale them."
+        )
+    return LogitFit(coef=coef, hessian=hess, loglik=loglik, n_iter=n_iter, converged=converged)
+
+
+def intercept_start(p: float, k: int) -> np.ndarray:
+    """The intercept-only fit as a starting value: logit of the share ``p`` of ones."""
+    p0 = float(np.clip(p, 1e-12, 1 - 1e-12))
+    coef = np.zeros(k + 1)
+    coef[0] = np.log(p0 / (1 - p0))
     return coef
 
 
@@ -161,37 +233,13 @@ def fit_logit(
 ) -> LogitFit:
     """Unpenalized logistic MLE of ``t`` on ``[1, X]`` by Newton–Raphson with step-halving."""
     X = np.ascontiguousarray(X, dtype=np.float64)
-    coef = _start(X, t, names)
-    loglik, grad, hess, eta_max = _pass(X, t, coef)
-    converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 - reported after the loop
-        step = _solve(hess, grad)
-        if float(grad @ step) <= tol * (abs(loglik) + 1.0) and np.max(np.abs(step)) < 1e-4:
-            # Newton decrement below tolerance: the last step changes nothing that matters and
-            # the Hessian at ``coef`` is the one at the optimum to within O(|step|)
-            coef = coef + step
-            converged = True
-            break
-        for _ in range(30):
-            new = coef + step
-            new_ll, new_grad, new_hess, eta_max = _pass(X, t, new)
-            if np.isfinite(new_ll) and new_ll >= loglik - 1e-9 * abs(loglik):
-                break
-            step = step / 2
-        gain = new_ll - loglik
-        coef, loglik, grad, hess = new, new_ll, new_grad, new_hess
-        if eta_max > _ETA_MAX:
-            raise _separation_error(X, t, names)
-        if abs(gain) <= tol * (abs(loglik) + 1.0) and np.max(np.abs(step)) < 1e-6:
-            converged = True
-            break
-    if not converged:
-        raise ConvergenceError(
-            f"The logistic propensity model did not converge in {max_iter} Newton steps. "
-            "Check for nearly collinear covariates or rescale them."
-        )
-    return LogitFit(coef=coef, hessian=hess, loglik=loglik, n_iter=n_iter, converged=converged)
+    return newton(
+        lambda coef: _pass(X, t, coef),
+        _start(X, t, names),
+        on_separation=lambda: _separation_error(X, t, names),
+        tol=tol,
+        max_iter=max_iter,
+    )
 
 
 def auc(score: np.ndarray, t: np.ndarray) -> float:
@@ -204,15 +252,24 @@ def auc(score: np.ndarray, t: np.ndarray) -> float:
     n0 = float(t.size - n1)
     if n1 == 0 or n0 == 0:
         return float("nan")
-    if t.size <= 200_000:
+    if t.size <= AUC_EXACT_ROWS:
         from scipy.stats import rankdata
 
         ranks = rankdata(score)
         return float((ranks @ t - n1 * (n1 + 1) / 2) / (n1 * n0))
     lo, hi = float(score.min()), float(score.max())
-    nb = 1 << 20
+    nb = AUC_CELLS
     idx = np.minimum(((score - lo) / max(hi - lo, 1e-300) * nb).astype(np.int64), nb - 1)
     c1 = np.bincount(idx, weights=t, minlength=nb)
     c0 = np.bincount(idx, minlength=nb) - c1
+    return auc_from_bins(c1, c0)
+
+
+def auc_from_bins(c1: np.ndarray, c0: np.ndarray) -> float:
+    """AUC from counts of treated (``c1``) and untreated (``c0``) units per score cell, cells in
+    increasing score order; pairs within a cell count one half."""
+    n1, n0 = float(c1.sum()), float(c0.sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
     below0 = np.cumsum(c0) - c0
     return float((c1 @ below0 + 0.5 * (c1 @ c0)) / (n1 * n0))

@@ -7,14 +7,16 @@ from typing import Any
 import numpy as np
 
 from truelift.errors import DataError, DesignError
+from truelift.propensity._kernel import ols_from_gram
 from truelift.propensity._logit import fit_logit, predict_logit
 
 __all__ = ["cross_fit", "outcome_predictions"]
 
 
 def _linear(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray) -> np.ndarray:
+    """Per-arm OLS through its Gram matrix (the same kernel the engine path feeds with sums)."""
     A = np.column_stack([np.ones(len(Xtr)), Xtr])
-    coef, *_ = np.linalg.lstsq(A, ytr, rcond=None)
+    coef = ols_from_gram(A.T @ A, A.T @ ytr)
     return np.asarray(coef[0] + Xte @ coef[1:])
 
 

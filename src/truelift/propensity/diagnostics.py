@@ -24,7 +24,19 @@ import numpy as np
 from truelift.propensity._logit import single_threaded_blas
 from truelift.result import Diagnostic, Verdict
 
-__all__ = ["auc_diagnostic", "balance_diagnostic", "balance_rows", "overlap_diagnostic"]
+__all__ = [
+    "arm_summary",
+    "auc_diagnostic",
+    "balance_diagnostic",
+    "balance_rows",
+    "balance_sums",
+    "balance_table",
+    "histogram_from_counts",
+    "overlap_diagnostic",
+    "overlap_facts",
+    "overlap_facts_of",
+    "overlap_verdict",
+]
 
 SMD_THRESHOLD = 0.1
 AUC_THRESHOLD = 0.9
@@ -32,9 +44,11 @@ OVERLAP_BOUND = 0.01
 OVERLAP_SHARE = 0.01
 
 
-def _moments(B: np.ndarray, cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted means and variances of every column of ``B`` under each weight vector in
-    ``cols``; works over cache-sized row blocks (no n x k temporaries). Two (k, m) arrays."""
+def balance_sums(
+    B: np.ndarray, cols: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted sums of every column of ``B`` and of its square under each weight vector in
+    ``cols`` (two (k, m) arrays) and the weight totals (m,); cache-sized row blocks."""
     k, m = B.shape[1], len(cols)
     s1, s2 = np.zeros((k, m)), np.zeros((k, m))
     step = 1 << 15
@@ -44,9 +58,7 @@ def _moments(B: np.ndarray, cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndar
             Wb = np.stack([c[a : a + step] for c in cols], axis=1)
             s1 += Bb.T @ Wb
             s2 += (Bb * Bb).T @ Wb
-    tot = np.array([c.sum() for c in cols])
-    mean = s1 / tot
-    return mean, np.maximum(s2 / tot - mean * mean, 0.0)
+    return s1, s2, np.array([c.sum() for c in cols])
 
 
 def balance_rows(
@@ -54,7 +66,17 @@ def balance_rows(
 ) -> list[dict[str, Any]]:
     """One row per covariate level: means, SMD and variance ratio, raw and (if ``w``) adjusted."""
     cols = [t, 1.0 - t] + ([w * t, w * (1.0 - t)] if w is not None else [])
-    mean, var = _moments(B, cols)
+    return balance_table(*balance_sums(B, cols), names)
+
+
+def balance_table(
+    s1: np.ndarray, s2: np.ndarray, tot: np.ndarray, names: list[str]
+) -> list[dict[str, Any]]:
+    """The balance table from weighted sums: columns of ``s1``/``s2``/``tot`` are treated,
+    untreated, and (if present) weighted treated and weighted untreated."""
+    mean = s1 / tot
+    var = np.maximum(s2 / tot - mean * mean, 0.0)
+    adjusted = s1.shape[1] == 4
     sd = np.sqrt((var[:, 0] + var[:, 1]) / 2)
     sd = np.where(sd > 0, sd, np.nan)
 
@@ -70,7 +92,7 @@ def balance_rows(
             "smd_raw": float((mean[j, 0] - mean[j, 1]) / sd[j]),
             "vr_raw": ratio(var[j, 0], var[j, 1]),
         }
-        if w is not None:
+        if adjusted:
             row["mean_treated_adj"] = float(mean[j, 2])
             row["mean_control_adj"] = float(mean[j, 3])
             row["smd_adj"] = float((mean[j, 2] - mean[j, 3]) / sd[j])
@@ -112,28 +134,52 @@ def balance_diagnostic(rows: list[dict[str, Any]], adjusted_by: str) -> Diagnost
     )
 
 
-def _ess(w: np.ndarray) -> float:
-    s2 = float(w @ w)
-    return float(w.sum() ** 2 / s2) if s2 > 0 else 0.0
-
-
-def _overlap_facts(e: np.ndarray, t: np.ndarray, w: np.ndarray, bound: float) -> dict[str, Any]:
-    tr, co = t == 1, t == 0
+def arm_summary(e: np.ndarray, w: np.ndarray, bound: float) -> dict[str, float]:
+    """Per-arm figures behind the overlap check (what an engine aggregates per arm)."""
     return {
-        "range_treated": [float(e[tr].min()), float(e[tr].max())],
-        "range_control": [float(e[co].min()), float(e[co].max())],
-        "share_below": float(np.mean(e < bound)),
-        "share_above": float(np.mean(e > 1 - bound)),
-        "n_below": int((e < bound).sum()),
-        "n_above": int((e > 1 - bound).sum()),
-        "ess_treated": _ess(w[tr]),
-        "ess_control": _ess(w[co]),
-        "n_treated": int(tr.sum()),
-        "n_control": int(co.sum()),
-        "max_weight_share_treated": float(w[tr].max() / w[tr].sum()),
-        "max_weight_share_control": float(w[co].max() / w[co].sum()),
+        "n": float(e.size),
+        "e_min": float(e.min()),
+        "e_max": float(e.max()),
+        "n_below": float((e < bound).sum()),
+        "n_above": float((e > 1 - bound).sum()),
+        "sw": float(w.sum()),
+        "sw2": float(w @ w),
+        "w_max": float(w.max()),
+    }
+
+
+def overlap_facts(arms: dict[int, dict[str, float]], bound: float) -> dict[str, Any]:
+    """The overlap facts from the per-arm figures of :func:`arm_summary` (arm 1, arm 0)."""
+    tr, co = arms[1], arms[0]
+    n = tr["n"] + co["n"]
+
+    def ess(a: dict[str, float]) -> float:
+        return float(a["sw"] ** 2 / a["sw2"]) if a["sw2"] > 0 else 0.0
+
+    return {
+        "range_treated": [tr["e_min"], tr["e_max"]],
+        "range_control": [co["e_min"], co["e_max"]],
+        "share_below": float((tr["n_below"] + co["n_below"]) / n),
+        "share_above": float((tr["n_above"] + co["n_above"]) / n),
+        "n_below": round(tr["n_below"] + co["n_below"]),
+        "n_above": round(tr["n_above"] + co["n_above"]),
+        "ess_treated": ess(tr),
+        "ess_control": ess(co),
+        "n_treated": round(tr["n"]),
+        "n_control": round(co["n"]),
+        "max_weight_share_treated": float(tr["w_max"] / tr["sw"]),
+        "max_weight_share_control": float(co["w_max"] / co["sw"]),
         "bound": bound,
     }
+
+
+def overlap_facts_of(
+    e: np.ndarray, t: np.ndarray, w: np.ndarray, bound: float = OVERLAP_BOUND
+) -> dict[str, Any]:
+    """The overlap facts from in-memory scores, treatment and weights."""
+    tr, co = t == 1, t == 0
+    arms = {1: arm_summary(e[tr], w[tr], bound), 0: arm_summary(e[co], w[co], bound)}
+    return overlap_facts(arms, bound)
 
 
 def _alternatives(f: dict[str, Any], estimand: str) -> str:
@@ -153,7 +199,12 @@ def overlap_diagnostic(
     e: np.ndarray, t: np.ndarray, w: np.ndarray, estimand: str, bound: float = OVERLAP_BOUND
 ) -> Diagnostic:
     """Positivity for ``estimand``: blocks the headline when it is not identified."""
-    f = _overlap_facts(e, t, w, bound)
+    return overlap_verdict(overlap_facts_of(e, t, w, bound), estimand)
+
+
+def overlap_verdict(f: dict[str, Any], estimand: str) -> Diagnostic:
+    """The overlap diagnostic from its facts (see :func:`overlap_facts`)."""
+    bound = f["bound"]
     ess = (
         f"effective sample size {f['ess_treated']:,.0f} of {f['n_treated']:,} treated and "
         f"{f['ess_control']:,.0f} of {f['n_control']:,} untreated"
@@ -222,7 +273,10 @@ def auc_diagnostic(auc: float) -> Diagnostic:
     )
 
 
-def overlap_histogram(e: np.ndarray, t: np.ndarray, bins: int = 40) -> dict[str, Any]:
+HIST_BINS = 40
+
+
+def overlap_histogram(e: np.ndarray, t: np.ndarray, bins: int = HIST_BINS) -> dict[str, Any]:
     """Counts of the score per arm on a fixed grid over [0, 1] (what the overlap plot draws)."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     idx = np.minimum((e * bins).astype(np.int64), bins - 1)
@@ -232,4 +286,17 @@ def overlap_histogram(e: np.ndarray, t: np.ndarray, bins: int = 40) -> dict[str,
         "edges": edges.tolist(),
         "treated": treated.astype(np.int64).tolist(),
         "control": (total - treated).astype(np.int64).tolist(),
+    }
+
+
+def histogram_from_counts(at_least1: np.ndarray, at_least: np.ndarray) -> dict[str, Any]:
+    """The same histogram from counts of units with score >= each inner edge k/bins
+    (k = 1..bins-1), treated and all, plus the totals first: what an engine can sum."""
+    bins = at_least.size
+    treated = -np.diff(np.append(at_least1, 0.0))
+    total = -np.diff(np.append(at_least, 0.0))
+    return {
+        "edges": np.linspace(0.0, 1.0, bins + 1).tolist(),
+        "treated": np.rint(treated).astype(np.int64).tolist(),
+        "control": np.rint(total - treated).astype(np.int64).tolist(),
     }

@@ -23,9 +23,10 @@ from typing import Any, Literal
 import numpy as np
 
 from truelift import _frame
+from truelift.engines import engine_name, lazy_frame
 from truelift.errors import DesignError, IdentificationError
 from truelift.inference import interval
-from truelift.propensity._common import Design, choice, fit_score, load_design
+from truelift.propensity._common import Design, choice, covariate_list, fit_score, load_design
 from truelift.propensity._nn import greedy, knn
 from truelift.propensity.diagnostics import (
     auc_diagnostic,
@@ -238,8 +239,19 @@ def match(
         estimand: ``"ATT"`` (treated matched to controls) or ``"ATE"`` (both directions).
         bias_correct: Abadie–Imbens (2011) regression bias correction on the covariates.
         model: propensity model (``None``: unpenalized logistic; or a scikit-learn classifier).
+
+    ``data`` may be a lazy table (DuckDB relation, polars LazyFrame, PySpark DataFrame): matching
+    needs the rows, so the treatment, outcome and covariate columns are collected, and
+    ``params["engine"]`` and ``details["transferred"]`` say so.
     """
     _check_options(on, estimand, k, caliper)
+    engine = "in-memory"
+    lf = lazy_frame(data)
+    if lf is not None:  # nearest neighbours need the rows: collect the needed columns only
+        from truelift.propensity._engine import collect
+
+        data = collect(lf, [treatment, outcome, *covariate_list(covariates)])
+        engine = f"{engine_name(lf)} (rows collected: nearest-neighbour matching needs rows)"
     design = load_design(
         data, treatment=treatment, outcome=outcome, covariates=covariates, missing=missing
     )
@@ -334,6 +346,7 @@ def _result(
             "model": score.model,
             "n_unmatched": r["n_unmatched"],
             "n_treated": int(design.t.sum()),
+            "engine": opts["engine"],
         },
         diagnostics=tuple(diags),
         inference="Abadie–Imbens (2006) matching variance (score treated as known), normal interval",
@@ -345,5 +358,13 @@ def _result(
                 "min": float(score.e.min()),
                 "max": float(score.e.max()),
             },
+            **(
+                {
+                    "transferred": f"rows: {design.n_obs + design.n_dropped:,} x "
+                    f"{2 + len(design.covariates)} columns (matching needs them in memory)"
+                }
+                if opts["engine"] != "in-memory"
+                else {}
+            ),
         },
     )

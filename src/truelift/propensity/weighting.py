@@ -19,24 +19,27 @@ from typing import Any, Literal
 import numpy as np
 
 from truelift import _frame
+from truelift.engines import engine_name, lazy_frame
 from truelift.errors import DesignError, IdentificationError
-from truelift.inference import if_se, interval
+from truelift.inference import interval
 from truelift.propensity._common import (
     Design,
-    Score,
     check_scores,
     choice,
+    covariate_list,
     fit_score,
     load_design,
 )
+from truelift.propensity._kernel import ArrayFeed, Facts, Run, aipw_flow, ipw_flow
 from truelift.propensity._logit import auc
 from truelift.propensity._outcome import cross_fit
 from truelift.propensity.diagnostics import (
     auc_diagnostic,
     balance_diagnostic,
     balance_rows,
-    overlap_diagnostic,
+    overlap_facts_of,
     overlap_histogram,
+    overlap_verdict,
 )
 from truelift.result import Diagnostic, Estimate
 from truelift.sensitivity import e_value_diagnostic
@@ -52,10 +55,10 @@ _WORDS = {
 }
 
 
-def trim_mask(e: np.ndarray, trim: Any) -> tuple[np.ndarray, tuple[float, float] | None]:
-    """Units kept by ``trim`` (None, a float a in (0, 0.5) for [a, 1-a], or a pair (lo, hi))."""
+def trim_bounds(trim: Any) -> tuple[float, float] | None:
+    """Validated trimming bounds: None, a float a in (0, 0.5) for [a, 1-a], or a pair (lo, hi)."""
     if trim is None:
-        return np.ones(e.size, dtype=bool), None
+        return None
     if isinstance(trim, (int, float)) and not isinstance(trim, bool):
         lo, hi = float(trim), 1.0 - float(trim)
     elif isinstance(trim, (tuple, list)) and len(trim) == 2:
@@ -66,8 +69,15 @@ def trim_mask(e: np.ndarray, trim: Any) -> tuple[np.ndarray, tuple[float, float]
         )
     if not 0 <= lo < hi <= 1 or lo >= 0.5 or hi <= 0.5:
         raise DesignError(f"trim bounds must satisfy 0 <= lo < 0.5 < hi <= 1; got ({lo}, {hi}).")
-    keep = (e >= lo) & (e <= hi)
-    return keep, (lo, hi)
+    return lo, hi
+
+
+def trim_mask(e: np.ndarray, trim: Any) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """Units kept by ``trim`` (None, a float a in (0, 0.5) for [a, 1-a], or a pair (lo, hi))."""
+    bounds = trim_bounds(trim)
+    if bounds is None:
+        return np.ones(e.size, dtype=bool), None
+    return (e >= bounds[0]) & (e <= bounds[1]), bounds
 
 
 def weights(e: np.ndarray, t: np.ndarray, estimand: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,70 +96,45 @@ def _outcome_of(design: Design) -> np.ndarray:
     return design.y
 
 
-def ipw_kernel(
-    t: np.ndarray,
-    y: np.ndarray,
-    e: np.ndarray,
-    w: np.ndarray,
-    s: np.ndarray,
-    X: np.ndarray,
-    hessian: np.ndarray | None,
-) -> tuple[float, np.ndarray, float, float]:
-    """Hájek contrast and its influence function (stacked with the logistic score if given)."""
-    n = t.size
-    tr = t > 0
-    w1 = w * t
-    sw1 = float(w1.sum())
-    sw0 = float(w.sum()) - sw1
-    mu1 = float(w1 @ y) / sw1
-    mu0 = float(w @ y - w1 @ y) / sw0
-    # psi = w1 (y - mu1) / mean(w1) - w0 (y - mu0) / mean(w0)
-    psi = w * (y - np.where(tr, mu1, mu0)) * np.where(tr, n / sw1, -n / sw0)
-    if hessian is not None:
-        # A_{mu,beta} / (-A_{mu,mu}) for both arms, combined; then IF_beta = n H^{-1} x (t - e)
-        v = psi * s
-        grad = np.concatenate(([v.sum()], v @ X)) / n
-        c = np.linalg.solve(hessian, grad) * n
-        psi += (t - e) * (c[0] + X @ c[1:])
-    return mu1 - mu0, psi, mu1, mu0
-
-
-def _details(
-    score: Score, design: Design, w: np.ndarray, rows: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "overlap_hist": overlap_histogram(score.e, design.t),
-        "balance": rows,
-        "propensity": {
-            "auc": score.auc,
-            "min": float(score.e.min()),
-            "max": float(score.e.max()),
-            "model": score.model,
-            "coef": (
-                dict(zip(("intercept", *design.X_names), map(float, score.coef), strict=True))
-                if score.coef is not None
-                else None
-            ),
-        },
-    }
-
-
-def _diagnostics(
-    score: Score, design: Design, w: np.ndarray, keep: np.ndarray, estimand: str, how: str
-) -> tuple[tuple[Diagnostic, ...], list[dict[str, Any]]]:
+def _array_facts(
+    design: Design, e: np.ndarray, w: np.ndarray, keep: np.ndarray, auc_value: float
+) -> Facts:
+    """The diagnostics' inputs from in-memory arrays (``w`` already multiplied by ``keep``)."""
+    t, y = design.t, _outcome_of(design)
     B, names = design.balance_matrix()
     if keep.all():
-        rows = balance_rows(B, names, design.t, w)
-        overlap = overlap_diagnostic(score.e, design.t, w, estimand)
+        rows = balance_rows(B, names, t, w)
+        overlap = overlap_facts_of(e, t, w)
     else:
-        rows = balance_rows(B[keep], names, design.t[keep], w[keep])
-        overlap = overlap_diagnostic(score.e[keep], design.t[keep], w[keep], estimand)
-    diags = (
-        overlap,
-        balance_diagnostic(rows, how),
-        auc_diagnostic(score.auc),
+        rows = balance_rows(B[keep], names, t[keep], w[keep])
+        overlap = overlap_facts_of(e[keep], t[keep], w[keep])
+    w0 = w * (1 - t)
+    return Facts(
+        balance=rows,
+        overlap=overlap,
+        hist=overlap_histogram(e, t),
+        e_range=(float(e.min()), float(e.max())),
+        auc=auc_value,
+        y_binary=bool(np.isin(y, (0.0, 1.0)).all()),
+        y_sd=float(y.std()),
+        n_treated=int(t.sum()),
+        base=float(w0 @ y / w0.sum()),
     )
-    return diags, rows
+
+
+def _coef(design: Design, coef: np.ndarray | None) -> dict[str, float] | None:
+    if coef is None:
+        return None
+    return dict(zip(("intercept", *design.X_names), map(float, coef), strict=True))
+
+
+def _collected(lf: Any, columns: list[str | None], why: str) -> tuple[Any, str]:
+    """Rows of the needed columns from a lazy table, and the engine text that says so."""
+    from truelift.propensity._engine import collect
+
+    return collect(lf, [c for c in columns if c is not None]), (
+        f"{engine_name(lf)} (rows collected: {why})"
+    )
 
 
 def ipw(
@@ -168,22 +153,59 @@ def ipw(
     """Inverse-probability-weighted effect of ``treatment`` on ``outcome`` (Hájek weights).
 
     Args:
+        data: a pandas, polars or pyarrow table (never modified), or a lazy table (DuckDB
+            relation, polars LazyFrame, PySpark DataFrame): then the logistic fit (one
+            aggregation per Newton step), the weighted moments and the variance are sums computed
+            inside the engine and only those leave it (``params["engine"]``,
+            ``details["transferred"]``).
         estimand: ``"ATE"``, ``"ATT"`` or ``"ATO"`` (overlap weights).
         trim: drop units with propensity outside ``[trim, 1 - trim]`` (or ``(lo, hi)``); the
             estimand becomes the effect on the kept units.
         cluster: column of cluster labels for cluster-robust (CR1) standard errors.
         model: ``None`` for the unpenalized logistic MLE (SE accounts for its estimation), or a
-            scikit-learn classifier (SE then treats its scores as known; the result says so).
+            scikit-learn classifier (SE then treats its scores as known; the result says so; on a
+            lazy table the needed columns are collected, and the result says that too).
     """
     choice("estimand", estimand, ("ATE", "ATT", "ATO"))
-    design = load_design(
-        data,
-        treatment=treatment,
-        outcome=outcome,
-        covariates=covariates,
-        cluster=cluster,
-        missing=missing,
+    spec = {"treatment": treatment, "outcome": outcome, "covariates": covariates}
+    lf = lazy_frame(data)
+    engine = "in-memory"
+    if lf is not None and model is None:
+        from truelift.propensity._engine import ipw_lazy
+
+        run = ipw_lazy(lf, **spec, estimand=estimand, trim=trim, cluster=cluster, missing=missing)
+    else:
+        if lf is not None:
+            cols = [treatment, outcome, *covariate_list(covariates), cluster]
+            data, engine = _collected(lf, cols, "a scikit-learn propensity model needs rows")
+        run = _ipw_in_memory(data, spec, estimand, trim, cluster, model, missing, engine)
+    return _assemble(
+        run,
+        estimand=estimand,
+        conf_level=conf_level,
+        method=f"IPW (Hájek), {estimand} weights",
+        inference=(
+            "sandwich (stacked estimating equations incl. the logistic propensity score)"
+            if model is None
+            else "influence function treating the propensity scores as known "
+            "(conservative for the ATE)"
+        )
+        + (", cluster-robust (CR1)" if cluster is not None else ""),
+        params={"estimator": "ipw", "treatment": treatment, "outcome": outcome, "cluster": cluster},
     )
+
+
+def _ipw_in_memory(
+    data: Any,
+    spec: dict[str, Any],
+    estimand: str,
+    trim: Any,
+    cluster: str | None,
+    model: Any,
+    missing: _frame.MissingPolicy,
+    engine: str,
+) -> Run:
+    design = load_design(data, **spec, cluster=cluster, missing=missing)
     score = fit_score(design, model)
     keep, bounds = trim_mask(score.e, trim)
     w, s = weights(score.e, design.t, estimand)
@@ -191,36 +213,26 @@ def ipw(
     t, y = design.t, _outcome_of(design)
     if t[keep].min() == t[keep].max():
         raise IdentificationError(f"After trimming to {bounds} only one arm remains; loosen trim.")
-    est, psi, mu1, mu0 = ipw_kernel(t, y, score.e, w, s, design.X, score.hessian)
-    inference = (
-        "sandwich (stacked estimating equations incl. the logistic propensity score)"
-        if score.hessian is not None
-        else "influence function treating the propensity scores as known (conservative for the ATE)"
-    )
-    return _assemble(
-        design,
-        score,
-        (est, psi, w, keep, bounds),
-        estimand=estimand,
-        conf_level=conf_level,
-        method=f"IPW (Hájek), {estimand} weights",
-        inference=inference,
-        params={
-            "estimator": "ipw",
-            "treatment": treatment,
-            "outcome": outcome,
-            "cluster": cluster,
-            "model": score.model,
-            "mean_treated": mu1,
-            "mean_control": mu0,
-        },
+    feed = ArrayFeed(t, y, score.e, w, s, design.X, keep, design.cluster)
+    est, var, mu1, mu0, _ = ipw_flow(feed, score.hessian)
+    return Run(
+        est=est,
+        var=var,
+        facts=_array_facts(design, score.e, w, keep, score.auc),
+        n_obs=design.n_obs,
+        n_dropped=design.n_dropped,
+        covariates=design.covariates,
+        coef=_coef(design, score.coef),
+        model=score.model,
+        bounds=bounds,
+        n_trimmed=int((~keep).sum()),
+        engine=engine,
+        extra={"mean_treated": mu1, "mean_control": mu0},
     )
 
 
 def _assemble(
-    design: Design,
-    score: Score,
-    fit: tuple[float, np.ndarray, np.ndarray, np.ndarray, tuple[float, float] | None],
+    run: Run,
     *,
     estimand: str,
     conf_level: float,
@@ -228,72 +240,72 @@ def _assemble(
     inference: str,
     params: dict[str, Any],
 ) -> Estimate:
-    """SE, interval, diagnostics and the result record shared by ipw() and aipw()."""
-    est, psi, w, keep, bounds = fit
-    cluster = design.cluster
-    if cluster is not None and psi.size != cluster.size:
-        cluster = cluster[keep]
-    se = if_se(psi, cluster)
-    lo, hi, p = interval(est, se, conf_level)
-    diags, rows = _diagnostics(score, design, w, keep, estimand, f"{estimand} weighting")
+    """SE, interval, diagnostics and the result record shared by ipw() and aipw() on any feed."""
+    facts = run.facts
+    se = float(np.sqrt(run.var))
+    lo, hi, p = interval(run.est, se, conf_level)
+    rows = facts.balance
+    diags = (
+        overlap_verdict(facts.overlap, estimand),
+        balance_diagnostic(rows, f"{estimand} weighting"),
+        auc_diagnostic(facts.auc),
+    )
+    bounds = run.bounds
     where = (
         "" if bounds is None else f", on units with propensity in [{bounds[0]:g}, {bounds[1]:g}]"
     )
+    details: dict[str, Any] = {
+        "overlap_hist": facts.hist,
+        "balance": rows,
+        "propensity": {
+            "auc": facts.auc,
+            "min": facts.e_range[0],
+            "max": facts.e_range[1],
+            "model": run.model,
+            "coef": run.coef,
+        },
+    }
+    if run.transferred is not None:
+        details["transferred"] = run.transferred
     result = Estimate(
-        estimate=est,
+        estimate=run.est,
         std_error=se,
         ci_low=lo,
         ci_high=hi,
         conf_level=conf_level,
         p_value=p,
-        n_obs=design.n_obs,
-        n_dropped=design.n_dropped,
+        n_obs=run.n_obs,
+        n_dropped=run.n_dropped,
         estimand=f"{_WORDS[estimand]} of {params['treatment']} on {params['outcome']}{where}",
         method=method,
         params={
             "design": "propensity",
             **params,
-            "covariates": list(design.covariates),
+            "model": run.model,
+            **(run.extra or {}),
+            "covariates": list(run.covariates),
             "estimand": estimand,
             "trim": list(bounds) if bounds else None,
-            "n_trimmed": int((~keep).sum()),
-            "n_treated": int(design.t.sum()),
+            "n_trimmed": run.n_trimmed,
+            "n_treated": facts.n_treated,
+            "engine": run.engine,
         },
         diagnostics=diags,
-        inference=inference
-        + (", cluster-robust (CR1)" if design.cluster is not None else "")
-        + ", normal interval",
-        details=_details(score, design, w, rows),
+        inference=inference + ", normal interval",
+        details=details,
     )
-    return replace(result, diagnostics=(*diags, _e_value(result, design, w)))
+    return replace(result, diagnostics=(*diags, _e_value(result, facts)))
 
 
-def _e_value(result: Estimate, design: Design, w: np.ndarray) -> Diagnostic:
+def _e_value(result: Estimate, facts: Facts) -> Diagnostic:
     """E-value of the estimate and its interval, in words (VanderWeele & Ding 2017)."""
-    y, t = _outcome_of(design), design.t
-    w0 = w * (1 - t)
-    base = float(w0 @ y / w0.sum())
-    if np.isin(y, (0.0, 1.0)).all() and 0 < base < 1:
-        return e_value_diagnostic(result, baseline=base)
-    return e_value_diagnostic(result, sd=float(y.std()) or 1.0)
+    if facts.y_binary and 0 < facts.base < 1:
+        return e_value_diagnostic(result, baseline=facts.base)
+    return e_value_diagnostic(result, sd=facts.y_sd or 1.0)
 
 
 def _rng(rng: int | np.random.Generator | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
-def aipw_kernel(
-    t: np.ndarray, y: np.ndarray, e: np.ndarray, m1: np.ndarray, m0: np.ndarray, estimand: str
-) -> tuple[float, np.ndarray]:
-    """Doubly robust ATE or ATT and its influence function."""
-    if estimand == "ATE":
-        phi = m1 - m0 + t * (y - m1) / e - (1 - t) * (y - m0) / (1 - e)
-        est = float(phi.mean())
-        return est, phi - est
-    p1 = t.mean()
-    r = t * (y - m0) - (1 - t) * e / (1 - e) * (y - m0)
-    est = float(r.sum() / t.sum())
-    return est, (r - t * est) / p1
 
 
 def aipw(
@@ -315,6 +327,10 @@ def aipw(
     """Augmented IPW (doubly robust) effect of ``treatment`` on ``outcome``.
 
     Args:
+        data: a pandas, polars or pyarrow table (never modified), or a lazy table (DuckDB
+            relation, polars LazyFrame, PySpark DataFrame). With the default models and no
+            cross-fitting the nuisance fits and the moments are sums computed in the engine;
+            otherwise the needed columns are collected and ``params["engine"]`` says so.
         estimand: ``"ATE"`` or ``"ATT"``.
         outcome_model: ``None``/``"linear"`` (per-arm OLS), ``"logistic"`` (per-arm logistic, binary
             outcome) or any scikit-learn regressor (fitted separately in each arm).
@@ -325,14 +341,54 @@ def aipw(
         cluster: column of cluster labels for cluster-robust (CR1) standard errors.
     """
     choice("estimand", estimand, ("ATE", "ATT"))
-    design = load_design(
-        data,
-        treatment=treatment,
-        outcome=outcome,
-        covariates=covariates,
-        cluster=cluster,
-        missing=missing,
+    spec = {"treatment": treatment, "outcome": outcome, "covariates": covariates}
+    lf = lazy_frame(data)
+    engine = "in-memory"
+    default_models = outcome_model in (None, "linear", "logistic") and propensity_model is None
+    if lf is not None and default_models and folds is None:
+        from truelift.propensity._engine import aipw_lazy
+
+        om = outcome_model or "linear"
+        run = aipw_lazy(lf, **spec, estimand=estimand, outcome_model=om, trim=trim,
+                        cluster=cluster, missing=missing)  # fmt: skip
+    else:
+        if lf is not None:
+            why = "cross-fitting needs rows" if folds else "scikit-learn nuisance models need rows"
+            cols = [treatment, outcome, *covariate_list(covariates), cluster]
+            data, engine = _collected(lf, cols, why)
+        design = load_design(data, **spec, cluster=cluster, missing=missing)
+        run = _aipw_in_memory(
+            design, estimand, outcome_model, propensity_model, folds, _rng(rng), trim, engine
+        )
+    om_name = outcome_model if isinstance(outcome_model, str) else type(outcome_model).__name__
+    return _assemble(
+        run,
+        estimand=estimand,
+        conf_level=conf_level,
+        method="AIPW (doubly robust)" + (f", {folds}-fold cross-fitting" if folds else ""),
+        inference="influence function" + (", cluster-robust (CR1)" if cluster is not None else ""),
+        params={
+            "estimator": "aipw",
+            "treatment": treatment,
+            "outcome": outcome,
+            "cluster": cluster,
+            "outcome_model": "linear" if outcome_model is None else om_name,
+            "propensity_model": run.model,
+            "folds": folds,
+        },
     )
+
+
+def _aipw_in_memory(
+    design: Design,
+    estimand: str,
+    outcome_model: Any,
+    propensity_model: Any,
+    folds: int | None,
+    rng: np.random.Generator,
+    trim: Any,
+    engine: str,
+) -> Run:
     t, y, X = design.t, _outcome_of(design), design.X
     e, m1, m0 = cross_fit(
         X,
@@ -341,32 +397,25 @@ def aipw(
         outcome_model=outcome_model,
         propensity_model=propensity_model,
         folds=folds,
-        rng=_rng(rng),
+        rng=rng,
     )
     check_scores(e)
     keep, bounds = trim_mask(e, trim)
     if t[keep].min() == t[keep].max():
         raise IdentificationError(f"After trimming to {bounds} only one arm remains; loosen trim.")
-    est, psi = aipw_kernel(t[keep], y[keep], e[keep], m1[keep], m0[keep], estimand)
-    score = Score(
-        e, None, None, auc(e, t), None, str(propensity_model or "logistic (unpenalized MLE)")
-    )
-    om = outcome_model if isinstance(outcome_model, str) else type(outcome_model).__name__
-    return _assemble(
-        design,
-        score,
-        (est, psi, weights(e, t, estimand)[0] * keep, keep, bounds),
-        estimand=estimand,
-        conf_level=conf_level,
-        method="AIPW (doubly robust)" + (f", {folds}-fold cross-fitting" if folds else ""),
-        inference="influence function",
-        params={
-            "estimator": "aipw",
-            "treatment": treatment,
-            "outcome": outcome,
-            "cluster": cluster,
-            "outcome_model": "linear" if outcome_model is None else om,
-            "propensity_model": score.model,
-            "folds": folds,
-        },
+    w = weights(e, t, estimand)[0] * keep
+    feed = ArrayFeed(t, y, e, w, w, X, keep, design.cluster, m1, m0)
+    est, var = aipw_flow(feed, estimand)
+    return Run(
+        est=est,
+        var=var,
+        facts=_array_facts(design, e, w, keep, auc(e, t)),
+        n_obs=design.n_obs,
+        n_dropped=design.n_dropped,
+        covariates=design.covariates,
+        coef=None,
+        model=str(propensity_model or "logistic (unpenalized MLE)"),
+        bounds=bounds,
+        n_trimmed=int((~keep).sum()),
+        engine=engine,
     )
