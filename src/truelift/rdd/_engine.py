@@ -40,7 +40,7 @@ from truelift.rdd.bins import bin_count
 
 __all__ = ["EngineRun", "Log", "order_stats", "prepare", "rd_lazy"]
 
-_ROWS_PER_STEP = 2_000  # order statistics: collect the candidates once at most this many remain
+_ROWS_PER_STEP = 500  # order statistics: collect the candidates once at most this many remain
 _GRID = 64  # cut points per narrowing step
 
 
@@ -389,33 +389,55 @@ def _side_stats(lf: Any, cols: _Cols, c: float, log: Log) -> dict[bool, dict[str
 
 
 def order_stats(lf: Any, x: Any, ranks: set[int], lo: float, hi: float, log: Log) -> dict:
-    """Exact order statistics (0-based ranks) by counting rows below a grid of cut points."""
+    """Exact order statistics (0-based ranks) by counting rows below a grid of cut points.
+
+    Each query narrows every pending rank's interval to one grid cell; once a cell holds at most
+    ``_ROWS_PER_STEP`` rows (or a single value), its rows are collected and sorted.
+    """
+    pending = {k: (lo, hi, 0) for k in ranks}  # [a, b] inclusive, `below` rows lie under a
     out: dict[int, float] = {}
-    for k in sorted(ranks):
-        a, b, below = lo, hi, 0
-        while True:
+    while pending:
+        aggs, grids = [], {}
+        for k, (a, b, _) in pending.items():
             inside = (x >= a) & (x <= b)
-            cuts = np.linspace(a, b, _GRID + 1)[1:-1]
-            aggs = [(x < float(v)).cast(nw.Int64).sum().alias(f"b{i}") for i, v in enumerate(cuts)]
-            aggs += [nw.len().alias("n"), x.min().alias("lo"), x.max().alias("hi")]
-            row = log.table(lf.filter(inside).select(*aggs).collect()).rows(named=True)[0]
-            if row["lo"] == row["hi"]:
-                out[k] = float(row["lo"])
-                break
-            if row["n"] <= _ROWS_PER_STEP:
-                t = lf.filter(inside).select(__v=x).collect()
-                vals = np.sort(np.asarray(t["__v"].to_numpy(), dtype=np.float64))
-                log.rows["for the IQR's order statistics"] = (
-                    log.rows.get("for the IQR's order statistics", 0) + vals.size
+            grids[k] = np.linspace(a, b, _GRID + 1)[1:-1]
+            aggs += [
+                (inside & (x < float(v))).cast(nw.Int64).sum().alias(f"r{k}_{i}")
+                for i, v in enumerate(grids[k])
+            ]
+            aggs += [
+                inside.cast(nw.Int64).sum().alias(f"r{k}_n"),
+                nw.when(inside).then(x).min().alias(f"r{k}_lo"),
+                nw.when(inside).then(x).max().alias(f"r{k}_hi"),
+            ]
+        row = log.table(lf.select(*aggs).collect()).rows(named=True)[0]
+        ready = []
+        for k, (a, b, below) in list(pending.items()):
+            if row[f"r{k}_lo"] == row[f"r{k}_hi"]:
+                out[k] = float(row[f"r{k}_lo"])
+                del pending[k]
+            elif int(row[f"r{k}_n"]) <= _ROWS_PER_STEP:
+                ready.append(k)
+            else:
+                counts = np.array([int(row[f"r{k}_{i}"]) for i in range(grids[k].size)])
+                i = int(np.searchsorted(counts, k - below, side="right"))
+                a2, below2 = (
+                    (float(grids[k][i - 1]), below + int(counts[i - 1])) if i else (a, below)
                 )
-                out[k] = float(vals[k - below])
-                break
-            counts = np.array([int(row[f"b{i}"]) for i in range(cuts.size)])
-            i = int(np.searchsorted(counts, k - below, side="right"))
-            if i > 0:
-                a, below = float(cuts[i - 1]), below + int(counts[i - 1])
-            if i < cuts.size:
-                b = float(np.nextafter(cuts[i], -np.inf))
+                b2 = float(np.nextafter(grids[k][i], -np.inf)) if i < grids[k].size else b
+                pending[k] = (a2, b2, below2)
+        if ready:
+            cond = nw.any_horizontal(
+                *[(x >= pending[k][0]) & (x <= pending[k][1]) for k in ready], ignore_nulls=True
+            )
+            t = lf.filter(cond).select(__v=x).collect()
+            vals = np.sort(np.asarray(t["__v"].to_numpy(), dtype=np.float64))
+            key = "for the IQR's order statistics"
+            log.rows[key] = log.rows.get(key, 0) + vals.size
+            for k in ready:
+                a, b, below = pending.pop(k)
+                cell = vals[(vals >= a) & (vals <= b)]
+                out[k] = float(cell[k - below])
     return out
 
 
