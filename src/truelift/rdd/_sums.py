@@ -270,6 +270,9 @@ class ArrayFeeder:
         self.ncols = 1 + int(self.has_t) + (0 if side.z is None else side.z.shape[1])
         self.clustered = side.cl is not None
         self._nn: dict[tuple[float, str], np.ndarray] = {}
+        self._last: tuple[Kern, tuple[Any, ...]] | None = (
+            None  # a fit's window, reused by its variance
+        )
 
     def scaled(self, x_sd: float, y_sd: float, keep_t: bool) -> ArrayFeeder:
         return ArrayFeeder(self.side.scaled(x_sd, y_sd, keep_t), self.c / x_sd, self.nnmatch)
@@ -297,18 +300,20 @@ class ArrayFeeder:
 
     def sums(self, win: Kern, reqs: Sequence[Req], distinct: int = 0) -> WindowSums:
         side, c = self.side, self.c
-        ind, w_win = side.window(c, win.h, win.kernel)
-        if distinct:
-            if side.xs is not None:
-                sl, _ = sorted_window(side.xs, c, win.h, win.kernel)
-                ok = has_distinct(side.xs[sl], distinct)
-            else:
-                ok = has_distinct(side.x[ind], distinct)
-            if not ok:
-                return WindowSums(int(w_win.size), False)
-        ex = side.x[ind]
-        u = ex - c
-        d = side.outcomes(ind)
+        if distinct and side.xs is not None:
+            sl, w_sorted = sorted_window(side.xs, c, win.h, win.kernel)
+            if not has_distinct(side.xs[sl], distinct):
+                return WindowSums(int(w_sorted.size), False)
+        if self._last is not None and self._last[0] == win:
+            ind, w_win, ex, u, d = self._last[1]
+        else:
+            ind, w_win = side.window(c, win.h, win.kernel)
+            ex = side.x[ind]
+            u = ex - c
+            d = side.outcomes(ind)
+            self._last = (win, (ind, w_win, ex, u, d))
+        if distinct and side.xs is None and not has_distinct(ex, distinct):  # sorted rows
+            return WindowSums(int(w_win.size), False)
         cache: dict[Any, np.ndarray] = {win: w_win}
 
         def value(f: Factor) -> np.ndarray:
