@@ -212,6 +212,12 @@ def rdd(
     ``donut`` drops observations with |running - cutoff| < donut. ``cluster`` gives CR1 SEs.
     With ``diagnostics=True`` the result carries the density test (a failure blocks the
     headline), covariate continuity, placebo cutoffs, bandwidth sensitivity and a donut check.
+
+    ``data`` is a pandas, polars or pyarrow frame (never modified) or a lazy table (DuckDB
+    relation, polars LazyFrame, PySpark DataFrame). On a lazy table every sum the estimator needs
+    is computed in the engine and only those sums leave it (``params["engine"]``,
+    ``details["transferred"]``); ``vce="nn"``, ``"hc2"`` and ``"hc3"`` need rows and collect only
+    those inside the widest kernel window of a fit, and say so.
     """
     _choice("treated_side", treated_side, ("above", "below"))
     spec = _spec(
