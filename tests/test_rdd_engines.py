@@ -33,6 +33,7 @@ CASES = [
     ("clustered", {"cluster": "cl", "bandwidth": "cerrd", "kernel": "uniform"}),
     ("fuzzy", {"treatment": "t", "covariates": ["z1"], "cluster": "cl"}),
     ("masspoints", {"vce": "hc1"}),
+    ("masspoints", {"vce": "hc1", "donut": 0.05, "kernel": "epanechnikov"}),
     ("covariates", {"covariates": ["z1", "z2"], "vce": "hc0"}),
     ("covariates", {"covariates": ["z1", "z2"]}),  # nn: window rows collected
     ("curved", {"bandwidth": 0.4, "b": 0.6, "vce": "hc3"}),  # HC3: window rows collected
