@@ -20,7 +20,14 @@ from typing import Any
 
 import narwhals as nw
 
-__all__ = ["LAZY_ENGINES", "engine_name", "lazy_frame", "native_engine", "with_safe_names"]
+__all__ = [
+    "LAZY_ENGINES",
+    "collect_columns",
+    "engine_name",
+    "lazy_frame",
+    "native_engine",
+    "with_safe_names",
+]
 
 #: engine labels recorded in ``params["engine"]`` for lazy tables
 LAZY_ENGINES = ("duckdb", "polars", "pyspark", "spark-connect", "sqlframe")
@@ -93,3 +100,15 @@ def with_safe_names(frame: Any) -> tuple[Any, dict[str, str]]:
     else:  # other narwhals lazy backends (dask, ibis): narwhals' own rename
         return frame.rename(mapping), mapping
     return nw.from_native(renamed), mapping
+
+
+def collect_columns(frame: Any, columns: list[str]) -> Any:
+    """Collect only ``columns`` of a lazy narwhals frame, as an eager native table.
+
+    For estimators that truly need rows (gradient-boosted uplift learners, matching): the
+    selection runs on the positionally renamed frame, so a column named ``*`` or ``^x.*$`` is
+    one column, not a wildcard; the eager result carries the original names again.
+    """
+    safe, mapping = with_safe_names(frame)
+    out = safe.select(*[nw.col(mapping[c]) for c in columns]).collect()
+    return out.rename({mapping[c]: c for c in columns}).to_native()
