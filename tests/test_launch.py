@@ -81,6 +81,21 @@ def test_rollout_plain_sc_fails_and_demeaned_recovers(rollout):
     assert len(dm.params["treated_units"]) == 25
 
 
+def test_rollout_every_placebo_filtered_gives_a_normal_p_value(rollout):
+    # The treated path averages 25 workspaces, so every single-workspace placebo fits its own
+    # pre-period far worse than 5x the treated unit's MSPE: no placebo is left to rank against.
+    # The p-value is then the normal one from the placebo SE, and the result says so.
+    from scipy import stats
+
+    dm = synth(rollout.data, **COLS, method="demeaned")
+    assert dm.details["placebo_filtered"] == 25
+    assert dm.p_value == pytest.approx(2 * stats.norm.sf(abs(dm.estimate) / dm.std_error))
+    assert "rank p-value is undefined" in dm.inference
+    assert any("none is left for the rank" in w for w in dm.warnings)
+    loose = synth(rollout.data, **COLS, method="demeaned", placebo_filter=1e6)
+    assert loose.details["placebo_filtered"] == 0 and loose.p_value >= 1 / 26
+
+
 def test_rollout_n_users_and_seed():
     small = truelift.simulate("launch", rollout=True, n_users=20_000, seed=1)
     assert small.params["n_users"] == 20_000

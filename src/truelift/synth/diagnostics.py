@@ -23,7 +23,7 @@ __all__ = ["concentration", "convex_hull", "pre_fit"]
 FIT_PASS, FIT_FAIL = 0.10, 0.25
 
 
-def pre_fit(fit: Fit, Y0: np.ndarray) -> Diagnostic:
+def pre_fit(fit: Fit, Y0: np.ndarray, method: Method = "sc") -> Diagnostic:
     """Pre-period RMSPE / sd of the donors' pre-period outcomes (pass <= 0.10, fail > 0.25)."""
     scale = float(np.std(Y0[:, : fit.T0], ddof=1))
     value = fit.pre_rmspe / scale if scale > 0 else float("inf")
@@ -33,10 +33,11 @@ def pre_fit(fit: Fit, Y0: np.ndarray) -> Diagnostic:
         f"(sd {scale:.4g})."
     )
     if verdict != "pass":
+        other = " or ".join(f"method={m!r}" for m in ("demeaned", "sdid") if m != method)
         msg += (
             " The synthetic unit does not track the treated unit before launch, so its post-launch "
-            "path is a weak counterfactual; try method='demeaned' or 'sdid', more pre-periods, or "
-            "a donor pool of more similar units."
+            f"path is a weak counterfactual; try {other}, more pre-periods, or a donor pool of "
+            "more similar units."
         )
     return Diagnostic(
         name="pre-period fit",

@@ -131,12 +131,18 @@ def _inference(
             "placebo_filter": f"pre-period MSPE <= {flt:g} x the treated unit's",
             "rmspe_ratio": pl.treated_ratio,
         }
-        text = (
+        head = (
             f"placebo-in-space over {len(pl.effects)} donors: SE = sd of the placebo effects "
-            f"(Arkhangelsky et al. 2021, Alg. 4), normal interval; p = rank of the post/pre RMSPE "
-            f"ratio among {int(pl.kept.sum())} placebos ({pl.n_filtered} filtered for pre-fit "
-            f"worse than {flt:g}x the treated unit's MSPE)"
+            "(Arkhangelsky et al. 2021, Alg. 4), normal interval; "
         )
+        kept = f"{int(pl.kept.sum())} placebos ({pl.n_filtered} filtered for pre-fit worse than "
+        kept += f"{flt:g}x the treated unit's MSPE)"
+        if not pl.kept.any():
+            text = (
+                head + f"p from the normal approximation: the rank p-value is undefined with {kept}"
+            )
+            return pl.std_error, None, text, det
+        text = head + f"p = rank of the post/pre RMSPE ratio among {kept}"
         return pl.std_error, pl.p_value, text, det
     if kind == "placebo_time":
         fakes, eff = placebo_time(method, panel.Y0, panel.y1, panel.T0, ridge=ridge)
@@ -306,11 +312,17 @@ def synth(
     )
     lo, hi, pv = _interval(est, se, conf_level, p)
     diagnostics: tuple[Diagnostic, ...] = (
-        diag.pre_fit(fit, panel.Y0),
+        diag.pre_fit(fit, panel.Y0, method),
         diag.convex_hull(method, panel.Y0, panel.y1, panel.T0),
         diag.concentration(fit.weights, panel.donors),
     )
     warn = []
+    if inference == "placebo" and inf_details.get("placebo_filtered") == panel.Y0.shape[0]:
+        warn.append(
+            f"every placebo's pre-period MSPE exceeds {placebo_filter:g}x the treated unit's, so "
+            "none is left for the rank p-value; the p-value is the normal one from the placebo "
+            "SE. Raise placebo_filter to rank against placebos with a worse pre-fit."
+        )
     n1 = panel.Y1.shape[0]
     if n1 > 1 and inference in ("placebo", "placebo_time"):
         warn.append(

@@ -110,7 +110,8 @@ def placebo_space(
     kept = pre**2 <= filter * max(fit.pre_rmspe**2, 1e-300)
     ratio = _ratio(fit.post_rmspe, fit.pre_rmspe)
     ranks = int(np.sum(_ratio(post, pre)[kept] >= ratio))
-    p = (1 + ranks) / (1 + int(kept.sum()))
+    # no placebo with a comparable pre-fit: the rank p-value is undefined (NaN), not 1
+    p = (1 + ranks) / (1 + int(kept.sum())) if kept.any() else float("nan")
     return Placebos(
         effects=effects,
         pre_rmspe=pre,
