@@ -47,3 +47,21 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo report, built once per run by the CLI (``truelift demo``) at 5,000 users.
+
+    Returns the report folder (index.html, index.md, index.json). The CLI and browser tests
+    share it: building it is the slowest step of the suite.
+    """
+    from typer.testing import CliRunner
+
+    from truelift.cli import app
+
+    folder = tmp_path_factory.mktemp("demo") / "truelift-report"
+    out = CliRunner().invoke(app, ["demo", "--out", str(folder), "--n-users", "5000"])
+    assert out.exit_code == 0, out.stdout
+    (folder / "stdout.txt").write_text(out.stdout, encoding="utf-8")
+    return folder

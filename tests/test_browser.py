@@ -11,7 +11,6 @@ cannot pass the demo.
 
 from __future__ import annotations
 
-import inspect
 import io
 import re
 from dataclasses import dataclass
@@ -218,16 +217,9 @@ def test_checker_catches_a_broken_page(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from truelift.report.demo import build_demo
-
-    out = tmp_path_factory.mktemp("demo") / "index.html"
-    params = inspect.signature(build_demo).parameters
-    kwargs: dict[str, Any] = {}
-    if "n_users" in params:
-        kwargs["n_users"] = 5_000  # the browser checks rendering, not precision
-    written = Path(build_demo(out, **kwargs))
-    return written / "index.html" if written.is_dir() else written
+def demo_html(demo_report: Path) -> Path:
+    """The demo report the CLI wrote (shared with the CLI test: built once per run)."""
+    return demo_report / "index.html"
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ import numpy as np
 from truelift.errors import (
     ColumnNotFoundError,
     DataError,
+    EagerTableRequired,
     MissingDataWarning,
     MissingValueError,
 )
@@ -66,7 +67,7 @@ def to_frame(data: Any) -> Any:
     try:
         df = nw.from_native(data, eager_only=True)
     except TypeError as exc:
-        raise DataError(
+        raise EagerTableRequired(
             f"data must be a pandas, polars or pyarrow table; got {type(data).__name__}. "
             "Convert it first, e.g. pandas.DataFrame(data)."
         ) from exc

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from truelift.advisor import Recommendation, RolloutFacts, detect_design, recommend
-from truelift.errors import DesignError, TrueliftError
+from truelift.errors import DesignError, EagerTableRequired, TrueliftError
 from truelift.naive import naive_difference
 from truelift.result import Estimate, EstimateSet, jsonable
 
@@ -53,6 +53,7 @@ class Analysis:
     sensitivity: Any = None
     truth: float | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    data_note: str | None = None  # how the data were read, when rows had to leave an engine
 
     @property
     def main(self) -> Estimate | None:
@@ -104,6 +105,7 @@ class Analysis:
                 "headline": self.headline,
                 "message": self.message,
                 "truth": self.truth,
+                "data_note": self.data_note,
                 "params": dict(self.params),
                 "recommendation": self.recommendation.to_dict() if self.recommendation else None,
                 "result": self.result.to_dict() if self.result is not None else None,
@@ -120,6 +122,14 @@ class Analysis:
         ]
         if self.truth is not None:
             parts.append(f"Truth (simulated data): {self.truth:+.4g}")
+        if self.data_note is not None:
+            parts.append(f"Data: {self.data_note}")
+        main = self.main
+        if main is not None and main.params.get("engine") not in (None, "in-memory"):
+            moved = (main.details or {}).get("transferred")
+            parts.append(
+                f"Engine: {main.params['engine']}" + (f"; what left it: {moved}" if moved else "")
+            )
         if format == "html":
             head = "".join(f"<p>{html.escape(p)}</p>" for p in parts)
             body = self.result.summary("html") if self.result is not None else ""
@@ -235,7 +245,7 @@ def analyze(
                 )
             cov = kwargs.get("covariates")
             rec = detect_design(
-                data,
+                _eager(data, kwargs),
                 treatment=kwargs["treatment"],
                 covariates=cov,
                 scores=[kwargs["running"]] if "running" in kwargs else None,
@@ -250,7 +260,19 @@ def analyze(
     if design == "none":
         return Analysis(q, "none", None, None, recommendation=rec, truth=truth, params=dict(kwargs))
     name, fn = _estimator(design, estimator)
-    result = fn(data, **_fit_kwargs(fn, kwargs))
+    fit_kwargs = _fit_kwargs(fn, kwargs)
+    note = None
+    try:
+        result = fn(data, **fit_kwargs)
+    except EagerTableRequired:
+        data, note = _collect_named(data, name, kwargs)
+        result = fn(data, **fit_kwargs)
+    try:
+        sens = _sensitivity(design, result, data, kwargs)
+    except EagerTableRequired:  # the sensitivity regression needs rows: collect, and say so
+        small, more = _collect_named(data, "sensitivity", kwargs)
+        sens = _sensitivity(design, result, small, kwargs)
+        note = more if note is None else f"{note} {more}"
     naive = None
     treat = kwargs.get("treatment", kwargs.get("variant"))
     if isinstance(treat, str) and isinstance(kwargs.get("outcome"), str):
@@ -270,7 +292,44 @@ def analyze(
         result,
         recommendation=rec,
         naive=naive,
-        sensitivity=_sensitivity(design, result, data, kwargs),
+        sensitivity=sens,
         truth=truth,
         params=dict(kwargs),
+        data_note=note,
     )
+
+
+def _collect_named(data: Any, estimator: str, kwargs: Mapping[str, Any]) -> tuple[Any, str]:
+    """Collect only the columns named in ``kwargs`` from a lazy table, and say so.
+
+    For estimators without an engine path (they need rows). Nothing is sampled or dropped here.
+    """
+    from truelift.engines import collect_columns, engine_name, lazy_frame
+
+    lf = lazy_frame(data)
+    if lf is None:  # not lazy: the estimator rejected the table type itself
+        raise EagerTableRequired(
+            f"{estimator}() needs a pandas, polars or pyarrow table; got {type(data).__name__}."
+        )
+    names = set(lf.collect_schema().names())
+    wanted: list[str] = []
+    for value in kwargs.values():
+        for v in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(v, str) and v in names and v not in wanted:
+                wanted.append(v)
+    table = collect_columns(lf, wanted)
+    n = len(table)
+    note = (
+        f"{estimator}() has no engine path, so {n:,} rows of {len(wanted)} column(s) "
+        f"({', '.join(wanted)}) were collected from {engine_name(lf)}; nothing was sampled."
+    )
+    return table, note
+
+
+def _eager(data: Any, kwargs: Mapping[str, Any]) -> Any:
+    """The named columns of a lazy table, collected (design detection reads values); else data."""
+    from truelift.engines import lazy_frame
+
+    if lazy_frame(data) is None:
+        return data
+    return _collect_named(data, "detect_design", kwargs)[0]

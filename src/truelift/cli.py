@@ -143,6 +143,14 @@ def analyze(
     instrument: str | None = typer.Option(None, help="Instrument column (IV)."),
     cluster: str | None = typer.Option(None, help="Cluster column for robust SEs."),
     missing: str = typer.Option("raise", help="raise or drop rows with missing values."),
+    engine: str = typer.Option(
+        "duckdb",
+        help="Where the data are aggregated: duckdb (default; the file is read lazily), spark "
+        "(local, or Spark Connect via $SPARK_REMOTE / --spark-remote) or memory.",
+    ),
+    spark_remote: str | None = typer.Option(
+        None, "--spark-remote", help="Spark Connect address, e.g. sc://host:15002."
+    ),
     report: Path = typer.Option(
         Path("truelift-report.html"), help="Report file: .html, .md or .json."
     ),
@@ -167,7 +175,8 @@ def analyze(
     kwargs: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
     if missing != "raise":
         kwargs["missing"] = missing
-    result = run(read_table(file), design=design, estimator=estimator, **kwargs)
+    table = read_table(file, engine, spark_remote=spark_remote)  # type: ignore[arg-type]
+    result = run(table, design=design, estimator=estimator, **kwargs)
     console.print(result.summary("text"), highlight=False, markup=False)
     path = write_report([result], report)
     console.print(f"wrote report to {path}")

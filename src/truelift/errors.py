@@ -13,6 +13,7 @@ __all__ = [
     "DataError",
     "DesignError",
     "DiagnosticWarning",
+    "EagerTableRequired",
     "IdentificationError",
     "MissingDataWarning",
     "MissingValueError",
@@ -38,6 +39,13 @@ class ColumnNotFoundError(TrueliftError, KeyError):
 
 class DataError(TrueliftError):
     """A column has the wrong type, values outside its domain, or too little variation."""
+
+
+class EagerTableRequired(DataError):
+    """The estimator has no engine path: it needs an in-memory table, not a lazy one.
+
+    ``truelift.analyze`` (and the CLI) catch it and collect only the named columns, saying so.
+    """
 
 
 class MissingValueError(DataError):

@@ -16,7 +16,7 @@ def forest(
     items: list[tuple[str, Estimate]] = (
         [(result.method, result)] if isinstance(result, Estimate) else list(result.estimates)
     )
-    fig = Figure(figsize=(6.4, 0.6 + 0.45 * max(len(items), 2)))
+    fig = Figure(figsize=(8, 1.0 + 0.5 * max(len(items), 2)))
     ax = fig.add_subplot()
     ys = list(range(len(items)))[::-1]
     for y, (_, e) in zip(ys, items, strict=True):

@@ -39,7 +39,7 @@ def _z(level: float) -> float:
 
 def _readout(result: Estimate | EstimateSet, *, title: str | None = None) -> Figure:
     items = [("", result)] if isinstance(result, Estimate) else list(result.estimates)
-    fig = Figure(figsize=(9, 0.9 + 0.55 * max(len(items), 2)))
+    fig = Figure(figsize=(9, 1.6 + 0.6 * max(len(items), 2)))
     ax_m, ax_r = fig.subplots(1, 2)
     ys = np.arange(len(items))[::-1]
     for y, (_label, e) in zip(ys, items, strict=True):

@@ -63,7 +63,12 @@ def add_analysis(report: HtmlReport, analysis: Analysis, *, plot: bool = True) -
     if analysis.result is not None:
         report.result(analysis.result)
         if plot:
-            report.figure(analysis.result.plot())
+            main = analysis.main
+            what = f": {main.estimand}" if main is not None else ""
+            report.figure(
+                analysis.result.plot(),
+                caption=f"{analysis.design} design, {analysis.estimator}{what}",
+            )
     if rec is not None and rec.assumptions:
         diags = {
             d.name: d.verdict for d in (analysis.result.diagnostics if analysis.result else ())

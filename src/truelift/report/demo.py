@@ -223,8 +223,7 @@ def build_demo(
         add_analysis(report, a)
     for module in all_sections():
         step(module.TITLE)
-        report.heading(module.TITLE)
-        module.section(report, seed=seed)
+        module.section(report, seed=seed)  # each section opens with its own TITLE heading
     step("writing the report")
     path = report.write(out)
     write_report([*answers, *broken], out.with_suffix(".md"), title=report.title)

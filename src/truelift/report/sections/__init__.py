@@ -1,7 +1,7 @@
 """Demo-report sections, one module per design.
 
 Each module defines ``TITLE`` (str), ``ORDER`` (int, position in the report) and
-``section(report: HtmlReport, *, seed: int) -> None``, which simulates its scenario(s), runs the
+``section(report: HtmlReport, *, seed: int) -> None``, which adds its ``TITLE`` heading, simulates its scenario(s), runs the
 design's estimators with their diagnostics, and adds headline, truth, diagnostics and plots to the
 report. ``all_sections()`` discovers them; the demo runs every one.
 """

@@ -57,6 +57,7 @@ def _profile(report: Any, profile: dict[str, dict[str, float]]) -> None:
 
 def section(report: Any, *, seed: int) -> None:
     """Access randomized, use voluntary: ITT, complier share, LATE; then a weak instrument."""
+    report.heading(TITLE)
     report.paragraph(
         "A team randomly gave half of its users access to an AI assistant; whether they used it "
         "was up to them (some got it anyway through a beta channel). Comparing users with "
