@@ -158,20 +158,39 @@ class EngineFeeder:
     def n_clusters(self) -> int:
         return int(self.stats.get("n_clusters", 0))
 
+    def _near_raw(self, k: int) -> np.ndarray:
+        """The k (at least 16) distinct raw x values nearest the cutoff, by distance (cached in
+        the side's stats, which the standardised copies share)."""
+        got = self.stats.get("_near")
+        if got is None or (got[0] < k and got[1].size >= got[0]):
+            c_raw = self.c * self.x_sd if self.x_sd != 1.0 else self.c
+            m = max(k, 16)
+            t = self.log.table(
+                self.lf.select(__v=self.cols.x)
+                .unique()
+                .with_columns(__d=(nw.col("__v") - c_raw).abs())
+                .sort("__d")
+                .head(m)
+                .collect()
+            )
+            raw = np.sort(np.asarray(t["__v"].to_numpy(), dtype=np.float64))
+            got = (m, raw[::-1] if self.stats["x_max"] < c_raw else raw)
+            self.stats["_near"] = got
+        return np.asarray(got[1][:k])
+
     def nearest_distinct(self, k: int) -> np.ndarray:
-        c_raw = self.c * self.x_sd if self.x_sd != 1.0 else self.c
-        t = self.log.table(
-            self.lf.select(__v=self.cols.x)
-            .unique()
-            .with_columns(__d=(nw.col("__v") - c_raw).abs())
-            .sort("__d")
-            .head(k)
-            .collect()
-        )
-        raw = np.sort(np.asarray(t["__v"].to_numpy(), dtype=np.float64))
+        raw = self._near_raw(k)
         vals = raw / self.x_sd if self.x_sd != 1.0 else raw
-        near = vals[::-1] if self.x_max < self.c else vals
-        return np.asarray(np.abs(near - self.c))
+        return np.asarray(np.abs(vals - self.c))
+
+    def _has_distinct(self, win: Kern, k: int) -> bool:
+        """Whether the window holds k distinct x values: the k-th nearest distinct value has a
+        positive kernel weight (the same test as on the window's rows, without a DISTINCT)."""
+        d = self.nearest_distinct(k)
+        if d.size < k:
+            return False
+        a = d[k - 1] / win.h
+        return bool(a <= 1 and (win.kernel == "uniform" or a < 1))
 
     def _factor(self, f: Any, u: Any, d: list[Any], xs: Any) -> Any:
         if isinstance(f, Kern):
@@ -221,12 +240,10 @@ class EngineFeeder:
                     term = p * dj if m == 0 else p * upow(m) * dj
                     plain.append(term.sum().alias(f"c{i}_{m}_{j}"))
         plain.append(nw.len().alias("__n"))
-        if distinct:
-            plain.append(xs.n_unique().alias("__nd"))
+        if distinct and not self._has_distinct(win, distinct):
+            return WindowSums(0, False)
         row = self.log.table(lf.select(*plain).collect()).rows(named=True)[0]
         n = int(row["__n"])
-        if distinct and int(row["__nd"]) < distinct:
-            return WindowSums(n, False)
         by_cl = None
         if clustered:
             assert self.cols.cl is not None  # internal invariant: cluster sums need clusters
