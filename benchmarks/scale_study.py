@@ -240,7 +240,9 @@ def _child_main(analysis: str, engine: str, path: str) -> None:
     except Exception as exc:  # reported by the parent, with its type
         out = {"analysis": analysis, "engine": engine, "status": "error"}
         out["error"] = f"{type(exc).__name__}: {str(exc)[:400]}"
-    out["py_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["py_peak_mb"] = usage.ru_maxrss / 1024
+    out["cpu_s"] = usage.ru_utime + usage.ru_stime  # this process's CPU (not the JVM's)
     print("RESULT " + json.dumps(out, default=str), flush=True)
 
 
@@ -302,7 +304,7 @@ def _line(r: dict[str, Any]) -> str:
     peak = max(r["tree_peak_mb"], r.get("py_peak_mb", 0) + (r.get("jvm_peak_mb") or 0))
     mark = "under" if peak < BAR_GB * 1024 else "OVER"
     return (
-        f"{head}  {r['wall_s']:8.1f} s  estimate {r['estimate']:+.5f} (se {r['std_error']:.5f})"
+        f"{head}  {r['wall_s']:8.1f} s (cpu {r.get('cpu_s', float('nan')):7.1f} s)  estimate {r['estimate']:+.5f} (se {r['std_error']:.5f})"
         f"  n {r['n_obs']:,}  peak {peak:,.0f} MB ({mark} the {BAR_GB:g} GB bar; python "
         f"{r['py_peak_mb']:,.0f} MB, jvm {r.get('jvm_peak_mb') or 0:,.0f} MB, tree sampled "
         f"{r['tree_peak_mb']:,.0f} MB)  engine={r.get('engine_label')}  left the engine: "
