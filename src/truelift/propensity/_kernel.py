@@ -19,7 +19,7 @@ the same sums with one aggregation each inside DuckDB, polars or Spark. Both run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -175,6 +175,7 @@ class ArrayFeed:
     cluster: np.ndarray | None = None
     m1: np.ndarray | None = None
     m0: np.ndarray | None = None
+    _cache: tuple[tuple[float, ...], np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
@@ -189,8 +190,14 @@ class ArrayFeed:
         )
 
     def _a(self, mu: np.ndarray, kappa: np.ndarray) -> np.ndarray:
-        tr = self.t > 0
-        return self.w * (self.y - np.where(tr, mu[1], mu[0])) * np.where(tr, kappa[1], kappa[0])
+        """``kappa_arm w (y - mu_arm)``; kept for the next round (same mu and kappa)."""
+        key = (*mu.tolist(), *kappa.tolist())
+        if self._cache is None or self._cache[0] != key:
+            tr = self.t > 0
+            a = self.w * (self.y - np.where(tr, mu[1], mu[0]))
+            a *= np.where(tr, kappa[1], kappa[0])
+            self._cache = (key, a)
+        return self._cache[1]
 
     def score_cross(self, mu: np.ndarray, kappa: np.ndarray) -> np.ndarray:
         v = self._a(mu, kappa) * self.s
@@ -199,7 +206,7 @@ class ArrayFeed:
     def ipw_psi(self, mu: np.ndarray, kappa: np.ndarray, c: np.ndarray | None) -> PsiSums:
         psi = self._a(mu, kappa)
         if c is not None:
-            psi += (self.t - self.e) * (c[0] + self.X @ c[1:])
+            psi = psi + (self.t - self.e) * (c[0] + self.X @ c[1:])
         return self._sums(psi, self.cluster)
 
     @staticmethod
