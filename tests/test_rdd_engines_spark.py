@@ -21,18 +21,6 @@ REL = 1e-9  # same kernel, same sums: summation order only
 KW = {"outcome": "y", "running": "x", "cutoff": 0.0, "diagnostics": False}
 
 
-@pytest.fixture(scope="module")
-def spark():
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
 def numbers(e) -> list[float]:  # type: ignore[no-untyped-def]
     p = e.params
     return [
