@@ -114,12 +114,15 @@ class EngineFeed:
     keep: Any
     m1: Any = None
     m0: Any = None
+    totals: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n(self) -> int:
         return self.tab.n_obs
 
     def weight_sums(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.totals is not None:  # already summed with the per-arm diagnostics
+            return self.totals
         t, y, w = nw.col("__t"), nw.col("__y"), self.w
         v = self.tab.one(
             [(w * (1 - t)).sum(), (w * t).sum(), (w * (1 - t) * y).sum(), (w * t * y).sum()],
@@ -170,8 +173,11 @@ class EngineFeed:
         return self._sums(num - est if den is None else num - den * est, self.keep)
 
 
-def engine_facts(tab: Table, e: Any, w: Any, keep: Any) -> tuple[Facts, int]:
-    """Overlap, balance, histogram and AUC inputs by aggregation; also the number trimmed."""
+def engine_facts(
+    tab: Table, e: Any, w: Any, keep: Any
+) -> tuple[Facts, int, tuple[np.ndarray, np.ndarray]]:
+    """Overlap, balance, histogram and AUC inputs by aggregation; also the number trimmed and
+    the weighted arm totals (sum w, sum w y; index 0 untreated) the IPW kernel starts from."""
     t, y = nw.col("__t"), nw.col("__y")
     cols = [nw.col(c) for _, c in tab.balance]
     b = OVERLAP_BOUND
@@ -212,7 +218,8 @@ def engine_facts(tab: Table, e: Any, w: Any, keep: Any) -> tuple[Facts, int]:
         n_treated=tab.n_treated,
         base=rows[0][8] / rows[0][5],
     )
-    return facts, tab.n_obs - round(arms[0]["n"] + arms[1]["n"])
+    totals = (np.array([arms[0]["sw"], arms[1]["sw"]]), np.array([rows[0][8], rows[1][8]]))
+    return facts, tab.n_obs - round(arms[0]["n"] + arms[1]["n"]), totals
 
 
 def _auc(tab: Table, e: Any, lo: float, hi: float) -> float:
@@ -304,8 +311,9 @@ def ipw_lazy(
     fit, e = _score(tab)
     keep = _weighted(tab, e, estimand, bounds)
     w, s = nw.col("__w"), nw.col("__s")
-    facts, n_trimmed = engine_facts(tab, e, w, keep)
-    est, var, mu1, mu0, _ = ipw_flow(EngineFeed(tab, e, w, s, keep), fit.hessian)
+    facts, n_trimmed, totals = engine_facts(tab, e, w, keep)
+    feed = EngineFeed(tab, e, w, s, keep, totals=totals)
+    est, var, mu1, mu0, _ = ipw_flow(feed, fit.hessian)
     coef = dict(zip(("intercept", *tab.x_names), map(float, fit.coef), strict=True))
     extra = {"mean_treated": mu1, "mean_control": mu0}
     return _run(tab, est, var, facts, n_trimmed, coef=coef, bounds=bounds, extra=extra)
@@ -383,7 +391,7 @@ def aipw_lazy(
     m1, m0 = nw.col("__m1"), nw.col("__m0")
     keep = _weighted(tab, e, estimand, bounds)
     w = nw.col("__w")
-    facts, n_trimmed = engine_facts(tab, e, w, keep)
+    facts, n_trimmed, _ = engine_facts(tab, e, w, keep)
     est, var = aipw_flow(EngineFeed(tab, e, w, w, keep, m1, m0), estimand)
     return _run(tab, est, var, facts, n_trimmed, coef=None, bounds=bounds)
 
@@ -398,6 +406,6 @@ def score_lazy(lf: Any, *, treatment: str, covariates: Any, missing: str) -> tup
     tab.lf = tab.lf.with_columns(__y=nw.lit(0.0))
     fit, e = _score(tab)
     keep = _weighted(tab, e, "ATE", None)
-    facts, _ = engine_facts(tab, e, nw.col("__w"), keep)
+    facts, _, _ = engine_facts(tab, e, nw.col("__w"), keep)
     coef = dict(zip(("intercept", *tab.x_names), map(float, fit.coef), strict=True))
     return _run(tab, 0.0, 0.0, facts, 0, coef=coef, bounds=None), fit
