@@ -91,8 +91,9 @@ def _small(n=3000, seed=1):
     return pd.DataFrame({"t": t, "y": y, "x1": x1, "g": g, "cl": rng.integers(0, 40, n)})
 
 
-def _numeric_sandwich(df, estimand):
-    """Independent check: stack (beta, mu1, mu0), differentiate numerically, sandwich."""
+def _numeric_sandwich(df, estimand, cluster=None):
+    """Independent check: stack (beta, mu1, mu0), differentiate numerically, sandwich (with
+    ``cluster``: estimating functions summed within clusters, CR1 factor G/(G-1))."""
     X = np.column_stack([np.ones(len(df)), df.x1, df.g == "b", df.g == "c"]).astype(float)
     t, y = df.t.to_numpy(float), df.y.to_numpy(float)
     k = X.shape[1]
@@ -127,6 +128,9 @@ def _numeric_sandwich(df, estimand):
         dn[j] -= h
         A[:, j] = (G(up).mean(0) - G(dn).mean(0)) / (2 * h)
     Gi = G(theta)
+    if cluster is not None:
+        Gi = pd.DataFrame(Gi).groupby(df[cluster].to_numpy()).sum().to_numpy()
+        Gi = Gi * np.sqrt(len(Gi) / (len(Gi) - 1))
     V = np.linalg.inv(A) @ (Gi.T @ Gi / n) @ np.linalg.inv(A).T / n
     c = np.zeros(k + 2)
     c[k], c[k + 1] = 1, -1
@@ -139,6 +143,14 @@ def test_se_matches_numeric_stacked_sandwich(estimand):
     est, se = _numeric_sandwich(df, estimand)
     r = ipw(df, treatment="t", outcome="y", covariates=["x1", "g"], estimand=estimand)
     assert r.estimate == pytest.approx(est, rel=1e-6)  # same estimator, tight optimiser
+    assert r.std_error == pytest.approx(se, rel=1e-4)  # finite-difference Jacobian error
+
+
+@pytest.mark.parametrize("estimand", ["ATE", "ATT"])
+def test_cluster_se_matches_numeric_stacked_sandwich(estimand):
+    df = _small()
+    _, se = _numeric_sandwich(df, estimand, cluster="cl")
+    r = ipw(df, treatment="t", outcome="y", covariates=["x1", "g"], estimand=estimand, cluster="cl")
     assert r.std_error == pytest.approx(se, rel=1e-4)  # finite-difference Jacobian error
 
 
