@@ -15,6 +15,7 @@ the summation order differs), 1e-12 absolute for figures that are zero.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -234,12 +235,16 @@ def _figures(res: Any) -> list[float]:
         return [float(res.auc), float(res.n_obs), *map(float, dict(res.coef or {}).values())]
     if hasattr(res, "to_dict"):
         return _numbers(res.to_dict())
+    if dataclasses.is_dataclass(res) and not isinstance(res, type):  # e.g. detected facts
+        return _numbers(dataclasses.asdict(res))
     raise TypeError(f"no figures for {type(res).__name__}")
 
 
 def _numbers(obj: Any) -> list[float]:
-    if isinstance(obj, bool) or obj is None:
+    if obj is None:
         return []
+    if isinstance(obj, bool):
+        return [float(obj)]
     if isinstance(obj, int | float):
         return [float(obj)]
     if isinstance(obj, dict):
