@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 from truelift import _frame
 from truelift.errors import DataError, DesignError
+from truelift.uplift._cells import RowSpace
 from truelift.uplift._rows import gather
 
 __all__ = ["LEARNERS", "MetaLearner", "Nuisance", "fit_uplift"]
@@ -116,6 +117,12 @@ class MetaLearner(BaseEstimator):
         n_threads: OpenMP/BLAS threads the base learners may use while fitting (1 by default:
             cross-fitting fits many small models, where threads mostly contend; ``None`` leaves
             the libraries' own default).
+        max_bins: ``None`` fits every model on the rows. An integer cuts each covariate with
+            more distinct values into that many quantile bins and fits every model on one row
+            per cell of binned covariates with the summed weight as ``sample_weight``: the
+            same fit as on the binned rows for weighted least squares (the learner must accept
+            ``sample_weight``), far faster when cells are fewer than rows
+            (:mod:`truelift.uplift._cells`).
 
     After :meth:`fit`: ``cate_`` (out-of-fold CATE per training row), ``nuisance_``
     (:class:`Nuisance`, out-of-fold), ``folds_``.
@@ -131,6 +138,7 @@ class MetaLearner(BaseEstimator):
         clip: float = 0.01,
         random_state: int | None = None,
         n_threads: int | None = 1,
+        max_bins: int | None = None,
     ) -> None:
         self.learner = learner
         self.model = model
@@ -140,6 +148,7 @@ class MetaLearner(BaseEstimator):
         self.clip = clip
         self.random_state = random_state
         self.n_threads = n_threads
+        self.max_bins = max_bins
 
     # ---- fitting -------------------------------------------------------------------------------
     def fit(
@@ -161,6 +170,7 @@ class MetaLearner(BaseEstimator):
         self._seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=4 * self.n_folds + 4)]
         self.folds_ = make_folds(t, self.n_folds, rng)
         self._base = self.model if self.model is not None else default_model()
+        self._space = RowSpace(X, self.max_bins)
         e = self._fit_propensity(X, t, propensity)
         if self.learner == "s":
             mu0, mu1 = self._fit_s(X, t, y)
@@ -187,9 +197,9 @@ class MetaLearner(BaseEstimator):
         base = self.propensity_model or default_propensity_model()
         for k in range(self.n_folds):
             test = self.folds_ == k
-            m = _seeded(base, self._seeds[k]).fit(X[~test], t[~test])
+            m = self._space.fit_classifier(_seeded(base, self._seeds[k]), ~test, t)
             self._e_models.append(m)
-            e[test] = m.predict_proba(X[test])[:, 1]
+            e[test] = self._space.predict_proba(m, test)
         return np.clip(e, lo, hi)
 
     def _fit_outcomes(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
@@ -198,10 +208,11 @@ class MetaLearner(BaseEstimator):
         for k in range(self.n_folds):
             test = self.folds_ == k
             tr0, tr1 = ~test & (t == 0), ~test & (t == 1)
-            m0 = _seeded(self._base, self._seeds[self.n_folds + k]).fit(X[tr0], y[tr0])
-            m1 = _seeded(self._base, self._seeds[2 * self.n_folds + k]).fit(X[tr1], y[tr1])
+            sp = self._space
+            m0 = sp.fit(_seeded(self._base, self._seeds[self.n_folds + k]), tr0, y[tr0])
+            m1 = sp.fit(_seeded(self._base, self._seeds[2 * self.n_folds + k]), tr1, y[tr1])
             self._mu_models.append((m0, m1))
-            mu0[test], mu1[test] = m0.predict(X[test]), m1.predict(X[test])
+            mu0[test], mu1[test] = sp.predict(m0, test), sp.predict(m1, test)
         return mu0, mu1
 
     def _fit_s(self, X: np.ndarray, t: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
@@ -210,9 +221,10 @@ class MetaLearner(BaseEstimator):
         for k in range(self.n_folds):
             test = self.folds_ == k
             m = _seeded(self._base, self._seeds[self.n_folds + k])
-            m.fit(np.column_stack([X[~test], t[~test]]), y[~test])
+            self._space.fit(m, ~test, y[~test], t=t)
             self._s_models.append(m)
-            mu0[test], mu1[test] = self._s_predict(m, X[test])
+            mu0[test] = self._space.predict(m, test, t_value=0.0)
+            mu1[test] = self._space.predict(m, test, t_value=1.0)
         return mu0, mu1
 
     @staticmethod
@@ -228,6 +240,7 @@ class MetaLearner(BaseEstimator):
             return nu.mu1 - nu.mu0
         self._tau_models: list[Any] = []
         cate = np.empty(t.size)
+        sp = self._space
         for k in range(self.n_folds):
             test = self.folds_ == k
             seed = self._seeds[3 * self.n_folds + k]
@@ -235,41 +248,43 @@ class MetaLearner(BaseEstimator):
                 m0, m1 = self._mu_models[k]
                 tr0, tr1 = ~test & (t == 0), ~test & (t == 1)
                 # imputed effects (Künzel et al. eq. 4): each arm's rows against the other arm's model
-                d0 = m1.predict(X[tr0]) - y[tr0]
-                d1 = y[tr1] - m0.predict(X[tr1])
-                tau0 = _seeded(self._base, seed).fit(X[tr0], d0)
-                tau1 = _seeded(self._base, seed + 1).fit(X[tr1], d1)
+                d0 = sp.predict(m1, tr0) - y[tr0]
+                d1 = y[tr1] - sp.predict(m0, tr1)
+                tau0 = sp.fit(_seeded(self._base, seed), tr0, d0)
+                tau1 = sp.fit(_seeded(self._base, seed + 1), tr1, d1)
                 self._tau_models.append((tau0, tau1))
                 e = nu.e[test]  # Künzel et al. eq. 9 with g = e: tau0 weighted by the propensity
-                cate[test] = e * tau0.predict(X[test]) + (1 - e) * tau1.predict(X[test])
+                cate[test] = e * sp.predict(tau0, test) + (1 - e) * sp.predict(tau1, test)
                 continue
-            train = np.flatnonzero(~test)
-            e_known = None if self._known_e is None else self._known_e[train]
-            d, w = self._pseudo_outcomes(X[train], t[train], y[train], e_known, seed)
+            train = ~test
+            d, w = self._pseudo_outcomes(train, t, y, seed)
             model = _seeded(self._base, seed)
-            if self.learner == "dr":
-                model.fit(X[train], d)
-            else:
-                model.fit(X[train], d, sample_weight=w)
+            sp.fit(model, train, d, None if self.learner == "dr" else w)
             self._tau_models.append(model)
-            cate[test] = model.predict(X[test])
+            cate[test] = sp.predict(model, test)
         return cate
 
     def _pseudo_outcomes(
-        self, X: np.ndarray, t: np.ndarray, y: np.ndarray, e_known: Any, seed: int
+        self, train: np.ndarray, t_all: np.ndarray, y_all: np.ndarray, seed: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """DR or R pseudo-outcomes on a training part, with nuisances cross-fitted in 2 halves."""
+        """DR or R pseudo-outcomes on the rows in ``train`` (a mask), with nuisances cross-fitted
+        in 2 halves of those rows."""
+        sp, idx = self._space, np.flatnonzero(train)
+        t, y = t_all[idx], y_all[idx]
         half = make_folds(t, 2, np.random.default_rng(seed))
         mu0, mu1, e = np.empty(t.size), np.empty(t.size), np.empty(t.size)
         for h in (0, 1):
-            fit, out = half != h, half == h
-            f0, f1 = fit & (t == 0), fit & (t == 1)
-            mu0[out] = _seeded(self._base, seed + 2 + h).fit(X[f0], y[f0]).predict(X[out])
-            mu1[out] = _seeded(self._base, seed + 4 + h).fit(X[f1], y[f1]).predict(X[out])
-            if e_known is None:
+            fit, out = np.zeros(t_all.size, bool), np.zeros(t_all.size, bool)
+            fit[idx[half != h]], out[idx[half == h]] = True, True
+            f0, f1 = fit & (t_all == 0), fit & (t_all == 1)
+            m0 = sp.fit(_seeded(self._base, seed + 2 + h), f0, y_all[f0])
+            m1 = sp.fit(_seeded(self._base, seed + 4 + h), f1, y_all[f1])
+            mu0[half == h], mu1[half == h] = sp.predict(m0, out), sp.predict(m1, out)
+            if self._known_e is None:
                 base = self.propensity_model or default_propensity_model()
-                m = _seeded(base, seed + h).fit(X[fit], t[fit])
-                e[out] = m.predict_proba(X[out])[:, 1]
+                m = sp.fit_classifier(_seeded(base, seed + h), fit, t_all)
+                e[half == h] = sp.predict_proba(m, out)
+        e_known = None if self._known_e is None else self._known_e[idx]
         e = np.clip(e if e_known is None else e_known, self.clip, 1 - self.clip)
         if self.learner == "dr":
             g1, g0 = Nuisance(mu0, mu1, e).aipw_scores(t, y)
@@ -282,9 +297,15 @@ class MetaLearner(BaseEstimator):
         """CATE for new rows: the average of the fold models' predictions."""
         if not hasattr(self, "cate_"):
             raise DesignError("this MetaLearner is not fitted yet; call fit(X, treatment, y).")
-        X = np.asarray(X, dtype=float)
+        X, index = self._space.transform(np.asarray(X, dtype=float))
+        if index is not None and propensity is not None and np.ndim(propensity) > 0:
+            raise DesignError(
+                "per-row propensities for new rows are not supported with max_bins=; pass one "
+                "probability or fit with max_bins=None."
+            )
         with threadpool_limits(self.n_threads):
-            return self._predict(X, propensity)
+            pred = self._predict(X, propensity)
+        return pred if index is None else pred[index]
 
     def _predict(self, X: np.ndarray, propensity: Any) -> np.ndarray:
         if self.learner == "s":
@@ -375,6 +396,7 @@ def fit_uplift(
     rng: Rng = None,
     missing: _frame.MissingPolicy = "raise",
     sample: float | int | None = None,
+    max_bins: int | None = None,
 ) -> MetaLearner:
     """Fit a cross-fitted meta-learner of the CATE of ``treatment`` on ``outcome``.
 
@@ -388,6 +410,7 @@ def fit_uplift(
     needed columns are selected in the engine and their rows collected, and ``.collected_``
     records the engine, row count and columns. ``sample`` (a fraction in (0, 1) or a row count,
     drawn with ``rng``) is the only way rows are left out; ``None`` uses them all.
+    ``max_bins`` fits every model on cells of binned covariates (see :class:`MetaLearner`).
     """
     check_option("learner", learner, LEARNERS)
     gen = as_rng(rng)
@@ -407,6 +430,7 @@ def fit_uplift(
         propensity=propensity,
         n_folds=n_folds,
         random_state=seed,
+        max_bins=max_bins,
     )
     est.fit(cols.X, cols["treatment"], cols["outcome"])
     est.feature_names_ = cols.X_names
