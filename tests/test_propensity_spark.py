@@ -29,18 +29,6 @@ SAAS = {
 }
 
 
-@pytest.fixture(scope="module")
-def spark():
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
     """Spark takes strings, not pandas categoricals."""
     return df.assign(**{c: df[c].astype(str) for c in df if df[c].dtype.name == "category"})

@@ -23,18 +23,6 @@ N = 2000
 
 
 @pytest.fixture(scope="module")
-def spark():
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def table():
     d = truelift.simulate("hetero", n_users=N, seed=3).data
     score = d["true_cate"] + 1e-9 * np.arange(N)  # untied: the ranking is order-free
