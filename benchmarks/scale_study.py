@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_PATH = "/tmp/truelift_scale/user_week_100m.parquet"
-BYTES_PER_ROW = 90  # measured: ~70 bytes per row in the Parquet file (snappy); margin included
+BYTES_PER_ROW = 90  # a conservative bound: the 100M-row file measured 16.4 bytes per row (snappy)
 NO_ENGINE = "must be a pandas, polars or pyarrow table"
 BAR_GB = 4.0
 
