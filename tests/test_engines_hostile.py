@@ -174,15 +174,8 @@ CASES: dict[str, Case] = {
         options={"learner": "t", "n_folds": 2, "propensity": 0.5, "rng": 0},
     ),
 }
-# Found by this file; strict, so the fix turns these into failures that ask for their removal.
-_UPLIFT_BUG = (
-    "uplift._rows._collect selects columns by name (lf.select(names)): a column named '*' "
-    "expands to every column (DuplicateError); truelift.engines.collect_columns fixes it"
-)
-KNOWN_BUGS = dict.fromkeys(
-    ["fit_uplift", "evaluate_uplift", "policy_value", "heterogeneity_test", "targeting_rule"],
-    _UPLIFT_BUG,
-)
+# Known bugs found by this file (name -> reason): strict xfails, so a fix asks for removal.
+KNOWN_BUGS: dict[str, str] = {}
 NOT_ROW_ESTIMATORS = {
     "analyze": "dispatches to the estimators checked here",
 }

@@ -19,7 +19,7 @@ import narwhals.stable.v1 as nw
 import numpy as np
 
 from truelift import _frame
-from truelift.engines import engine_name, lazy_frame
+from truelift.engines import collect_columns, engine_name, lazy_frame
 from truelift.errors import ColumnNotFoundError, DesignError
 
 __all__ = ["Sample", "engine_label", "gather", "record_text", "with_record"]
@@ -50,7 +50,7 @@ def _collect(lf: Any, needed: list[str]) -> Any:
             close = _frame.closest_columns(name, schema)
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             raise ColumnNotFoundError(f"Column {name!r} not found.{hint}")
-    return lf.select(needed).collect().to_native()
+    return collect_columns(lf, needed)  # positional names: a column called '*' is one column
 
 
 def gather(
