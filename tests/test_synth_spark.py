@@ -26,18 +26,6 @@ def numbers(est) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def spark():
-    session = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
 def launch():
     return truelift.simulate("launch", seed=4, n_donors=10, n_pre=10, n_post=4).data
 
