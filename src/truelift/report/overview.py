@@ -211,7 +211,7 @@ FAILURES: tuple[Case, ...] = (
         "early cohorts were already trending up",
         "rollout",
         _WAVES,
-        {k: v for k, v in _PANEL.items()},
+        _PANEL,
         "att_simple",
         n_users=2_000,
         switches={"pretrend": True},
