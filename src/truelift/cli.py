@@ -107,7 +107,7 @@ def demo(
     for a in json.loads(path.with_suffix(".json").read_text(encoding="utf-8")):
         head, truth = a["headline"], a["truth"]
         table.add_row(
-            a["question"].split(" (")[0],
+            a["question"].split("?")[0] + "?",
             a["design"],
             a["status"],
             "—" if head is None else f"{head:+.4f}",
