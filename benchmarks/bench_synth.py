@@ -12,7 +12,9 @@ unit inside the hull). Two tasks, each timed end to end on the same panel:
 * **SDID + placebo SE**: truelift ``synth(method="sdid", inference="placebo")`` (every donor as a
   placebo) against synthdid-py (a port of R synthdid) ``synthdid_estimate`` plus
   ``vcov(method="placebo", replications=J)``, the same number of placebo refits. Beyond
-  ``--synthdid-max`` donors, synthdid-py runs 20 replications and its time is scaled to J.
+  ``--synthdid-max`` donors, synthdid-py runs 20 replications and its time is scaled to J. Above
+  ``--sdid-max`` donors (200) the SDID task is skipped: every placebo is a Frank-Wolfe solve over
+  all donors, run to synthdid's stopping rule, which is minutes at 1,000 donors.
 
 Peers are optional; a missing one is skipped. Wall-clock and CPU seconds are printed for
 truelift (the machine may be shared; CPU time is what the process itself used). Run:
@@ -109,7 +111,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 1000])
     ap.add_argument("--pysyncon-max", type=int, default=50)
-    ap.add_argument("--synthdid-max", type=int, default=200)
+    ap.add_argument("--synthdid-max", type=int, default=50)
+    ap.add_argument("--sdid-max", type=int, default=200)
     args = ap.parse_args()
     print(f"panels: J donors x {T0} pre + {T1} post periods, one treated unit; seconds")
     head = f"{'task':<22} {'J':>5} {'truelift wall':>13} {'cpu':>7} {'peer':>10} {'peer s':>9}"
@@ -124,6 +127,10 @@ def main() -> None:
             else "        -        -  not installed"
         )
         print(f"{'SC + placebo (space)':<22} {n:>5} {w:13.3f} {c:7.3f} {'pysyncon':>10} {peer}")
+        if n > args.sdid_max:
+            print(f"{'SDID + placebo SE':<22} {n:>5}  skipped (--sdid-max {args.sdid_max})")
+            print(f"{'':<22} {'':>5} placebo p = {sc.p_value:.3f} (SC)")
+            continue
         w, c, sd = truelift_run(df, "sdid")
         sy = synthdid_run(df, full=n <= args.synthdid_max)
         if sy:
