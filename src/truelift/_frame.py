@@ -33,7 +33,7 @@ from truelift.errors import (
     MissingValueError,
 )
 
-__all__ = ["Columns", "MissingPolicy", "closest_columns", "load", "to_frame"]
+__all__ = ["Columns", "MissingPolicy", "closest_columns", "factorize", "load", "to_frame"]
 
 MissingPolicy = Literal["raise", "drop"]
 
@@ -116,7 +116,40 @@ def _null_mask(series: Any) -> np.ndarray:
     return mask
 
 
-def _numeric(series: Any, role: str, name: str) -> np.ndarray:
+def _all_finite(series: Any) -> bool:
+    """True when a float column provably has no null, NaN or infinite value.
+
+    One vectorised sum: NaN and infinities propagate into it, so a finite sum proves the column
+    clean without a full mask. Other dtypes (and a non-finite sum, or an overflow) return False
+    and are checked value by value.
+    """
+    if not series.dtype.is_float():
+        return False
+    arr = np.asarray(series.to_numpy())
+    if arr.dtype.kind != "f":
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(arr)))
+
+
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(levels, codes)`` with sorted levels, equal to ``np.unique(values, return_inverse=True)``
+    but by hashing (linear time) rather than sorting every row."""
+    import pandas as pd
+
+    values = np.asarray(values)
+    try:
+        codes, levels = pd.factorize(values, sort=True)
+    except TypeError:  # unorderable mixtures: let numpy raise its own error
+        levels, codes = np.unique(values, return_inverse=True)
+    return np.asarray(levels), np.asarray(codes, dtype=np.int64).ravel()
+
+
+def _numeric(
+    series: Any, role: str, name: str, out: np.ndarray | None = None, clean: bool = False
+) -> np.ndarray:
+    """The column as float64 (a copy; written into ``out`` when given). ``clean`` says the
+    column is already known to be finite (see :func:`_all_finite`)."""
     dtype = series.dtype
     if not (dtype.is_numeric() or dtype == nw.Boolean):
         sample = series.head(50).to_numpy()
@@ -124,13 +157,18 @@ def _numeric(series: Any, role: str, name: str) -> np.ndarray:
             f"{role.capitalize()} column {name!r} must be numeric; found dtype {dtype} "
             f"(e.g. {_value_counts(np.asarray(sample))}). Convert it to numbers or encode it."
         )
-    arr = np.array(series.to_numpy(), dtype=np.float64, copy=True)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise DataError(
-            f"{role.capitalize()} column {name!r} has {int(bad.sum()):,} infinite value(s); "
-            "infinite values cannot be analysed. Fix or remove those rows."
-        )
+    if out is None:
+        arr = np.array(series.to_numpy(), dtype=np.float64, copy=True)
+    else:
+        out[:] = series.to_numpy()
+        arr = out
+    if not clean:
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise DataError(
+                f"{role.capitalize()} column {name!r} has {int(bad.sum()):,} infinite value(s); "
+                "infinite values cannot be analysed. Fix or remove those rows."
+            )
     return arr
 
 
@@ -158,35 +196,52 @@ def _binary(series: Any, role: str, name: str, require_both: bool) -> np.ndarray
     return arr
 
 
+def _levels(series: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted level labels (as text) of a categorical covariate and each row's level index."""
+    uniq, codes = factorize(np.asarray(series.to_numpy()))
+    levels, remap = np.unique(np.asarray(uniq).astype(str), return_inverse=True)
+    if levels.size < 2:
+        raise DataError(
+            f"Covariate {name!r} takes a single value ({levels[0]!r}) in every row; "
+            "it carries no information. Remove it from covariates."
+        )
+    return levels, remap.ravel()[codes]
+
+
 def _encode_covariates(
-    df: Any, covariates: Sequence[str], categorical: Sequence[str]
+    df: Any,
+    covariates: Sequence[str],
+    categorical: Sequence[str],
+    clean: frozenset[str] = frozenset(),
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    blocks: list[np.ndarray] = []
-    names: list[str] = []
+    """The covariate matrix (column-major, so each column is one contiguous copy), one-hot
+    encoding categorical covariates against their first level."""
     n = len(df)
+    coded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    names: list[str] = []
     for name in covariates:
         s = df[name]
         if name in categorical or _is_categorical(s.dtype):
-            values = np.asarray(s.to_numpy()).astype(str)
-            levels = np.unique(values)
-            if levels.size < 2:
-                raise DataError(
-                    f"Covariate {name!r} takes a single value ({levels[0]!r}) in every row; "
-                    "it carries no information. Remove it from covariates."
-                )
-            for lev in levels[1:]:
-                blocks.append((values == lev).astype(np.float64))
-                names.append(f"{name}[{lev}]")
+            coded[name] = _levels(s, name)
+            names.extend(f"{name}[{lev}]" for lev in coded[name][0][1:])
         else:
-            x = _numeric(s, "covariate", name)
-            if n and np.ptp(x) == 0:
-                raise DataError(
-                    f"Covariate {name!r} is constant ({x[0]:g}) in every row; it cannot be "
-                    "adjusted for and makes the design singular. Remove it from covariates."
-                )
-            blocks.append(x)
             names.append(name)
-    X = np.column_stack(blocks) if blocks else np.empty((n, 0))
+    X = np.empty((n, len(names)), dtype=np.float64, order="F")
+    j = 0
+    for name in covariates:
+        if name in coded:
+            levels, codes = coded[name]
+            for i in range(1, levels.size):
+                np.equal(codes, i, out=X[:, j], casting="unsafe")
+                j += 1
+            continue
+        x = _numeric(df[name], "covariate", name, out=X[:, j], clean=name in clean)
+        if n and x.min() == x.max():
+            raise DataError(
+                f"Covariate {name!r} is constant ({x[0]:g}) in every row; it cannot be "
+                "adjusted for and makes the design singular. Remove it from covariates."
+            )
+        j += 1
     return X, tuple(names)
 
 
@@ -236,7 +291,8 @@ def load(
         raise DataError("data has no rows; there is nothing to analyse.")
 
     used = list(dict.fromkeys([name for _, name in roles.values()] + covs))
-    masks = {name: _null_mask(df[name]) for name in used}
+    clean = frozenset(name for name in used if _all_finite(df[name]))
+    masks = {name: _null_mask(df[name]) for name in used if name not in clean}
     dropped_by = {name: int(m.sum()) for name, m in masks.items() if m.any()}
     n_dropped = 0
     if dropped_by:
@@ -266,17 +322,17 @@ def load(
         if kind == "binary":
             arrays[role] = _binary(s, role, name, role in require_both)
         elif kind == "numeric":
-            arrays[role] = _numeric(s, role, name)
+            arrays[role] = _numeric(s, role, name, clean=name in clean)
             if role in nonconstant and np.ptp(arrays[role]) == 0:
                 raise DataError(
                     f"{role.capitalize()} column {name!r} is constant ({arrays[role][0]:g}); "
                     "there is no variation to compare."
                 )
         else:
-            labels, codes = np.unique(np.asarray(s.to_numpy()), return_inverse=True)
-            arrays[role] = codes.astype(np.int64)
+            labels, codes = factorize(np.asarray(s.to_numpy()))
+            arrays[role] = codes
             levels[role] = labels
-    X, X_names = _encode_covariates(df, covs, categorical)
+    X, X_names = _encode_covariates(df, covs, categorical, clean)
     return Columns(
         arrays=arrays,
         n_obs=len(df),

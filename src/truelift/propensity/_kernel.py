@@ -19,11 +19,12 @@ the same sums with one aggregation each inside DuckDB, polars or Spark. Both run
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from truelift._parallel import map_ranges
 from truelift.errors import DataError
 from truelift.inference import cluster_sums
 
@@ -175,39 +176,55 @@ class ArrayFeed:
     cluster: np.ndarray | None = None
     m1: np.ndarray | None = None
     m0: np.ndarray | None = None
-    _cache: tuple[tuple[float, ...], np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def n(self) -> int:
         return int(self.t.size)
 
     def weight_sums(self) -> tuple[np.ndarray, np.ndarray]:
-        w1 = self.w * self.t
-        W1, Wy1 = float(w1.sum()), float(w1 @ self.y)
-        return (
-            np.array([float(self.w.sum()) - W1, W1]),
-            np.array([float(self.w @ self.y) - Wy1, Wy1]),
-        )
+        def part(lo: int, hi: int) -> np.ndarray:
+            w, t, y = self.w[lo:hi], self.t[lo:hi], self.y[lo:hi]
+            w1 = w * t
+            return np.array([w.sum(), w1.sum(), w @ y, w1 @ y])
 
-    def _a(self, mu: np.ndarray, kappa: np.ndarray) -> np.ndarray:
-        """``kappa_arm w (y - mu_arm)``; kept for the next round (same mu and kappa)."""
-        key = (*mu.tolist(), *kappa.tolist())
-        if self._cache is None or self._cache[0] != key:
-            tr = self.t > 0
-            a = self.w * (self.y - np.where(tr, mu[1], mu[0]))
-            a *= np.where(tr, kappa[1], kappa[0])
-            self._cache = (key, a)
-        return self._cache[1]
+        W, W1, Wy, Wy1 = np.sum(map_ranges(part, self.n), axis=0)
+        return np.array([W - W1, W1]), np.array([Wy - Wy1, Wy1])
+
+    def _a(self, mu: np.ndarray, kappa: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """``kappa_arm w (y - mu_arm)`` over rows lo:hi."""
+        tr = self.t[lo:hi] > 0
+        a = self.y[lo:hi] - np.where(tr, mu[1], mu[0])
+        a *= self.w[lo:hi]
+        a *= np.where(tr, kappa[1], kappa[0])
+        return a
 
     def score_cross(self, mu: np.ndarray, kappa: np.ndarray) -> np.ndarray:
-        v = self._a(mu, kappa) * self.s
-        return np.concatenate(([v.sum()], v @ self.X))
+        def part(lo: int, hi: int) -> np.ndarray:
+            v = self._a(mu, kappa, lo, hi)
+            v *= self.s[lo:hi]
+            return np.concatenate(([v.sum()], v @ self.X[lo:hi]))
+
+        return np.asarray(np.sum(map_ranges(part, self.n), axis=0))
 
     def ipw_psi(self, mu: np.ndarray, kappa: np.ndarray, c: np.ndarray | None) -> PsiSums:
-        psi = self._a(mu, kappa)
-        if c is not None:
-            psi = psi + (self.t - self.e) * (c[0] + self.X @ c[1:])
-        return self._sums(psi, self.cluster)
+        full = None if self.cluster is None else np.empty(self.n)
+
+        def part(lo: int, hi: int) -> float:
+            psi = self._a(mu, kappa, lo, hi)
+            if c is not None:
+                lin = self.X[lo:hi] @ c[1:]
+                lin += c[0]
+                lin *= self.t[lo:hi] - self.e[lo:hi]
+                psi += lin
+            if full is not None:
+                full[lo:hi] = psi
+            return float(psi @ psi)
+
+        ss = float(sum(map_ranges(part, self.n)))
+        if full is None or self.cluster is None:
+            return PsiSums(ss)
+        codes = np.unique(self.cluster, return_inverse=True)[1]
+        return PsiSums(ss, cluster_sums(full, codes.ravel()))
 
     @staticmethod
     def _sums(psi: np.ndarray, cluster: np.ndarray | None) -> PsiSums:

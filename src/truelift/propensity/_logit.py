@@ -12,14 +12,13 @@ estimate does not exist (complete or quasi-complete separation; Albert & Anderso
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy.special import expit
 
+from truelift._parallel import map_ranges
 from truelift.errors import ConvergenceError, SeparationError
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "newton",
     "predict_logit",
     "separation_message",
-    "single_threaded_blas",
 ]
 
 _BLOCK = 1 << 15
@@ -52,59 +50,66 @@ class LogitFit:
 
 
 def predict_logit(X: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """Fitted probabilities ``expit(coef[0] + X @ coef[1:])``."""
-    eta = X @ coef[1:]
-    eta += coef[0]
-    return np.asarray(expit(eta))
+    """Fitted probabilities ``expit(coef[0] + X @ coef[1:])`` (row ranges on threads)."""
+    out = np.empty(X.shape[0])
+
+    def fill(lo: int, hi: int) -> None:
+        eta = np.matmul(X[lo:hi], coef[1:], out=out[lo:hi])
+        eta += coef[0]
+        expit(eta, out=eta)
+
+    map_ranges(fill, X.shape[0])
+    return out
 
 
 def _pass_rows(
     X: np.ndarray, t: np.ndarray, coef: np.ndarray, lo: int, hi: int
 ) -> tuple[float, np.ndarray, np.ndarray, float]:
-    """Log-likelihood, score, Hessian and max |eta| over rows lo:hi, in cache-sized blocks."""
+    """Log-likelihood, score, Hessian and max |eta| over rows lo:hi, in cache-sized blocks.
+
+    Per block, ``U = sqrt(w) [1, X]`` is written into one buffer and the whole Hessian
+    ``[1, X]' W [1, X]`` (intercept row included) is the single product ``U'U``.
+    """
     k = X.shape[1]
     grad = np.zeros(k + 1)
     hess = np.zeros((k + 1, k + 1))
     loglik = 0.0
     eta_max = 0.0
+    buf = np.empty((min(_BLOCK, max(hi - lo, 1)), k + 1), order="F")
     for s in range(lo, hi, _BLOCK):
         e = min(s + _BLOCK, hi)
         Xb, tb = X[s:e], t[s:e]
         eta = Xb @ coef[1:]
         eta += coef[0]
-        eta_max = max(eta_max, float(np.abs(eta).max(initial=0.0)))
-        p = expit(eta)
+        if eta.size:
+            eta_max = max(eta_max, float(eta.max()), -float(eta.min()))
+        p = expit(eta, out=eta)
         r = tb - p
-        loglik += float(np.log(1.0 - np.abs(r)).sum())
-        w = p * (1.0 - p)
-        rw = np.stack([r, w])
-        sums = rw @ Xb  # r'X and w'X in one product
+        q = np.abs(r)
+        np.subtract(1.0, q, out=q)
+        loglik += float(np.log(q, out=q).sum())
         grad[0] += r.sum()
-        grad[1:] += sums[0]
-        hess[0, 0] += w.sum()
-        hess[0, 1:] += sums[1]
-        hess[1:, 0] += sums[1]
-        Xs = Xb * np.sqrt(w)[:, None]
-        hess[1:, 1:] += Xs.T @ Xs
+        grad[1:] += r @ Xb
+        w = np.subtract(1.0, p, out=q)
+        w *= p
+        U = buf[: e - s]
+        np.sqrt(w, out=U[:, 0])
+        np.multiply(Xb, U[:, :1], out=U[:, 1:])
+        hess += U.T @ U
     return loglik, grad, hess, eta_max
-
-
-def single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
-    """Limit BLAS to one thread: the products here are tall and thin (k ~ 10 columns), where
-    BLAS threads gain little and, on a busy machine, spin-wait for cores (measured 3-7x slower)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _pass(
     X: np.ndarray, t: np.ndarray, coef: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray, float]:
-    """One pass over all rows (cache-sized blocks of 2**15 rows)."""
-    with single_threaded_blas():
-        return _pass_rows(X, t, coef, 0, X.shape[0])
+    """One pass over all rows: a row range per core, cache-sized blocks of 2**15 rows in each."""
+    parts = map_ranges(lambda lo, hi: _pass_rows(X, t, coef, lo, hi), X.shape[0])
+    return (
+        sum(p[0] for p in parts),
+        np.sum([p[1] for p in parts], axis=0),
+        np.sum([p[2] for p in parts], axis=0),
+        max(p[3] for p in parts),
+    )
 
 
 def _solve(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:
@@ -148,7 +153,8 @@ def _separation_error(X: np.ndarray, t: np.ndarray, names: Sequence[str]) -> Sep
     return separation_message(_separating(X, t, names))
 
 
-_WARM_ROWS = 250_000
+_WARM_FROM = 1_000_000  # rows from which the full-data fit starts from a subsample's fit
+_WARM_ROWS = 50_000  # the subsample (measured: the full data then need 3 passes from 50k or 250k)
 
 
 def _start(X: np.ndarray, t: np.ndarray, names: Sequence[str]) -> np.ndarray:
@@ -156,7 +162,7 @@ def _start(X: np.ndarray, t: np.ndarray, names: Sequence[str]) -> np.ndarray:
     full data need only one or two Newton passes), else the intercept-only fit."""
     n, k = X.shape
     coef = intercept_start(float(t.mean()), k)
-    if n >= 4 * _WARM_ROWS:
+    if n >= _WARM_FROM:
         step = n // _WARM_ROWS
         try:
             return fit_logit(X[::step], t[::step], names=names, tol=1e-8).coef
@@ -232,7 +238,9 @@ def fit_logit(
     max_iter: int = 50,
 ) -> LogitFit:
     """Unpenalized logistic MLE of ``t`` on ``[1, X]`` by Newton–Raphson with step-halving."""
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    if not (X.flags.c_contiguous or X.flags.f_contiguous):  # BLAS needs one unit stride
+        X = np.ascontiguousarray(X)
     return newton(
         lambda coef: _pass(X, t, coef),
         _start(X, t, names),
@@ -259,10 +267,16 @@ def auc(score: np.ndarray, t: np.ndarray) -> float:
         return float((ranks @ t - n1 * (n1 + 1) / 2) / (n1 * n0))
     lo, hi = float(score.min()), float(score.max())
     nb = AUC_CELLS
-    idx = np.minimum(((score - lo) / max(hi - lo, 1e-300) * nb).astype(np.int64), nb - 1)
-    c1 = np.bincount(idx, weights=t, minlength=nb)
-    c0 = np.bincount(idx, minlength=nb) - c1
-    return auc_from_bins(c1, c0)
+    width = max(hi - lo, 1e-300)
+
+    def part(a: int, b: int) -> np.ndarray:
+        idx = ((score[a:b] - lo) / width * nb).astype(np.int64)
+        np.minimum(idx, nb - 1, out=idx)
+        idx += nb * (t[a:b] == 1)  # treated cells in the upper half
+        return np.bincount(idx, minlength=2 * nb)
+
+    counts = np.sum(map_ranges(part, score.size), axis=0).astype(np.float64)
+    return auc_from_bins(counts[nb:], counts[:nb])
 
 
 def auc_from_bins(c1: np.ndarray, c0: np.ndarray) -> float:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from truelift.propensity._logit import single_threaded_blas
+from truelift._parallel import map_ranges
 from truelift.result import Diagnostic, Verdict
 
 __all__ = [
@@ -50,14 +50,21 @@ def balance_sums(
     """Weighted sums of every column of ``B`` and of its square under each weight vector in
     ``cols`` (two (k, m) arrays) and the weight totals (m,); cache-sized row blocks."""
     k, m = B.shape[1], len(cols)
-    s1, s2 = np.zeros((k, m)), np.zeros((k, m))
     step = 1 << 15
-    with single_threaded_blas():
-        for a in range(0, B.shape[0], step):
-            Bb = B[a : a + step]
-            Wb = np.stack([c[a : a + step] for c in cols], axis=1)
+
+    def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        s1, s2 = np.zeros((k, m)), np.zeros((k, m))
+        for a in range(lo, hi, step):
+            b = min(a + step, hi)
+            Bb = B[a:b]
+            Wb = np.stack([c[a:b] for c in cols], axis=1)
             s1 += Bb.T @ Wb
             s2 += (Bb * Bb).T @ Wb
+        return s1, s2
+
+    parts = map_ranges(part, B.shape[0])
+    s1 = np.sum([p[0] for p in parts], axis=0)
+    s2 = np.sum([p[1] for p in parts], axis=0)
     return s1, s2, np.array([c.sum() for c in cols])
 
 
@@ -136,6 +143,13 @@ def balance_diagnostic(rows: list[dict[str, Any]], adjusted_by: str) -> Diagnost
 
 def arm_summary(e: np.ndarray, w: np.ndarray, bound: float) -> dict[str, float]:
     """Per-arm figures behind the overlap check (what an engine aggregates per arm)."""
+    if e.size == 0:
+        nan = float("nan")
+        return dict.fromkeys(("n", "n_below", "n_above", "sw", "sw2"), 0.0) | {
+            "e_min": nan,
+            "e_max": nan,
+            "w_max": nan,
+        }
     return {
         "n": float(e.size),
         "e_min": float(e.min()),
@@ -176,10 +190,26 @@ def overlap_facts(arms: dict[int, dict[str, float]], bound: float) -> dict[str, 
 def overlap_facts_of(
     e: np.ndarray, t: np.ndarray, w: np.ndarray, bound: float = OVERLAP_BOUND
 ) -> dict[str, Any]:
-    """The overlap facts from in-memory scores, treatment and weights."""
-    tr, co = t == 1, t == 0
-    arms = {1: arm_summary(e[tr], w[tr], bound), 0: arm_summary(e[co], w[co], bound)}
+    """The overlap facts from in-memory scores, treatment and weights (row ranges on threads)."""
+
+    def part(lo: int, hi: int) -> dict[int, dict[str, float]]:
+        tr = t[lo:hi] == 1
+        eb, wb = e[lo:hi], w[lo:hi]
+        return {1: arm_summary(eb[tr], wb[tr], bound), 0: arm_summary(eb[~tr], wb[~tr], bound)}
+
+    parts = map_ranges(part, e.size)
+    arms = {arm: _merge_arms([p[arm] for p in parts]) for arm in (1, 0)}
     return overlap_facts(arms, bound)
+
+
+def _merge_arms(parts: list[dict[str, float]]) -> dict[str, float]:
+    """Combine :func:`arm_summary` figures of disjoint row ranges."""
+    live = [p for p in parts if p["n"] > 0] or parts[:1]
+    out = {key: float(sum(p[key] for p in live)) for key in ("n", "n_below", "n_above", "sw", "sw2")}
+    out["e_min"] = min(p["e_min"] for p in live)
+    out["e_max"] = max(p["e_max"] for p in live)
+    out["w_max"] = max(p["w_max"] for p in live)
+    return out
 
 
 def _alternatives(f: dict[str, Any], estimand: str) -> str:
@@ -279,13 +309,18 @@ HIST_BINS = 40
 def overlap_histogram(e: np.ndarray, t: np.ndarray, bins: int = HIST_BINS) -> dict[str, Any]:
     """Counts of the score per arm on a fixed grid over [0, 1] (what the overlap plot draws)."""
     edges = np.linspace(0.0, 1.0, bins + 1)
-    idx = np.minimum((e * bins).astype(np.int64), bins - 1)
-    treated = np.bincount(idx, weights=t, minlength=bins)
-    total = np.bincount(idx, minlength=bins)
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        idx = (e[lo:hi] * bins).astype(np.int64)
+        np.minimum(idx, bins - 1, out=idx)
+        idx += bins * (t[lo:hi] == 1)  # treated counts in the upper half
+        return np.bincount(idx, minlength=2 * bins)
+
+    counts = np.sum(map_ranges(part, e.size), axis=0)
     return {
         "edges": edges.tolist(),
-        "treated": treated.astype(np.int64).tolist(),
-        "control": (total - treated).astype(np.int64).tolist(),
+        "treated": counts[bins:].astype(np.int64).tolist(),
+        "control": counts[:bins].astype(np.int64).tolist(),
     }
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from truelift import _frame
+from truelift._parallel import map_ranges
 from truelift.engines import engine_name, lazy_frame
 from truelift.errors import DesignError, IdentificationError
 from truelift.inference import interval
@@ -82,12 +83,34 @@ def trim_mask(e: np.ndarray, trim: Any) -> tuple[np.ndarray, tuple[float, float]
 
 def weights(e: np.ndarray, t: np.ndarray, estimand: str) -> tuple[np.ndarray, np.ndarray]:
     """Unnormalised weights ``w`` and ``s`` with d w / d beta = w * s * x for a logistic score."""
-    tr = t > 0
-    if estimand == "ATE":
-        return np.where(tr, 1.0 / e, 1.0 / (1.0 - e)), np.where(tr, e - 1.0, e)
-    if estimand == "ATT":
-        return np.where(tr, 1.0, e / (1.0 - e)), 1.0 - t
-    return np.where(tr, 1.0 - e, e), np.where(tr, -e, 1.0 - e)
+    w, s = np.empty(e.size), np.empty(e.size)
+
+    def fill(lo: int, hi: int) -> None:
+        # t is exactly 0.0 or 1.0, so each expression below equals the per-arm formula bit for
+        # bit (e.g. |e + (t - 1)| is e for the treated and 1 - e for the untreated)
+        eb, tb, wb, sb = e[lo:hi], t[lo:hi], w[lo:hi], s[lo:hi]
+        if estimand == "ATE":  # w = 1/e or 1/(1-e); s = e - 1 or e
+            np.subtract(tb, 1.0, out=wb)
+            wb += eb
+            np.abs(wb, out=wb)
+            np.divide(1.0, wb, out=wb)
+            np.subtract(eb, tb, out=sb)
+        elif estimand == "ATT":  # w = 1 or e/(1-e); s = 1 - t
+            np.subtract(1.0, tb, out=sb)
+            np.multiply(sb, eb, out=wb)
+            wb += tb  # numerator: 1 or e
+            den = np.subtract(1.0, eb)
+            den *= sb
+            den += tb  # denominator: 1 or 1 - e
+            wb /= den
+        else:  # ATO: w = 1-e or e; s = -e or 1-e
+            np.subtract(eb, tb, out=wb)
+            np.abs(wb, out=wb)
+            np.subtract(1.0, tb, out=sb)
+            sb -= eb
+
+    map_ranges(fill, e.size)
+    return w, s
 
 
 def _outcome_of(design: Design) -> np.ndarray:
