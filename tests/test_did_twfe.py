@@ -139,7 +139,10 @@ def test_wild_bootstrap_few_clusters(mpdta):
     wb = twfe(d, **kw, wild_bootstrap=True, bootstrap_weights="webb", rng=3)
     again = twfe(d, **kw, wild_bootstrap=True, bootstrap_weights="webb", rng=3)
     assert wb.p_value == again.p_value and wb.ci_low == again.ci_low  # seeded
-    assert wb.estimate == asym.estimate and wb.std_error == asym.std_error
+    # the bootstrap re-fits on rows (alternating projections) while the asymptotic fit of this
+    # sorted balanced panel is the closed form: equal up to floating-point rounding
+    assert wb.estimate == pytest.approx(asym.estimate, rel=1e-12)
+    assert wb.std_error == pytest.approx(asym.std_error, rel=1e-12)
     assert wb.ci_low < wb.estimate < wb.ci_high
     # the bootstrap interval is the set of nulls not rejected: its p-value at the bound is ~alpha
     assert 0.02 < wb.p_value < 0.5 and 0.02 < asym.p_value < 0.5

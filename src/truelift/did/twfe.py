@@ -30,6 +30,7 @@ from truelift.did import _engine
 from truelift.did._common import FeDof, _choice, adoption, cluster_diagnostic, load_panel
 from truelift.did._engine import collect
 from truelift.did._fe import FEFit, cr1, fe_ols, fe_param_count, solve_gram
+from truelift.did._panel import balanced_twfe, single_blas
 from truelift.did._wild import wild_cluster_bootstrap
 from truelift.engines import engine_name, lazy_frame
 from truelift.errors import DesignError
@@ -159,9 +160,18 @@ def twfe(
             )
             engine = f"{engine_name(lf)} (rows collected: {why})"
             data = collect(lf, [outcome, unit, time, treatment, cluster, *(covariates or [])])
-        core = _memory_core(
-            data, outcome, unit, time, treatment, cluster, covariates, fe_dof, missing
-        )
+        with single_blas():
+            fast = None
+            if not wild_bootstrap and not covariates:
+                fast = balanced_twfe(data, outcome, unit, time, treatment, cluster, fe_dof)
+            core = (
+                _Core(fast.fit, 0, [], fast.share_negative, fast.negative, fast.n_cohorts,
+                      True, fast.cells)
+                if fast is not None
+                else _memory_core(
+                    data, outcome, unit, time, treatment, cluster, covariates, fe_dof, missing
+                )
+            )  # fmt: skip
     fit = core.fit
     est, se = float(fit.coef[0]), float(fit.se[0])
     G = fit.n_clusters
