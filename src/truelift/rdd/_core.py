@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from truelift.errors import DataError
+from truelift.rdd._array import ArrayFeeder, Side
 from truelift.rdd._fit import RDFit, fit_rd
-from truelift.rdd._sums import ArrayFeeder, Feeder, Side
+from truelift.rdd._order import sort_rows
+from truelift.rdd._sums import Feeder
 from truelift.rdd.bandwidth import select_bandwidths
 
 __all__ = ["RDSpec", "rd_arrays", "rd_feeders"]
@@ -57,23 +59,11 @@ def _pair(v: float | tuple[float, float]) -> tuple[float, float]:
     return float(v), float(v)
 
 
-def _sides(x, y, c, t, z, cl, xs=None):  # type: ignore[no-untyped-def]
-    """Left (x < c) and right (x >= c) sides.
-
-    Sorted data (``xs`` None): slices (views). Unsorted data: boolean selections, with the
-    matching pieces of the sorted copy ``xs``.
-    """
-    if xs is None:
-        cut = int(np.searchsorted(x, c, side="left"))
-        parts: list = [slice(0, cut), slice(cut, x.size)]
-        sorted_parts: list = [None, None]
-    else:
-        left = x < c
-        cut = int(np.searchsorted(xs, c, side="left"))
-        parts = [left, ~left]
-        sorted_parts = [xs[:cut], xs[cut:]]
+def _sides(x, y, c, t, z, cl):  # type: ignore[no-untyped-def]
+    """Left (x < c) and right (x >= c) sides of rows sorted by x: slices (views)."""
+    cut = int(np.searchsorted(x, c, side="left"))
     out = []
-    for part, xs_part in zip(parts, sorted_parts, strict=True):
+    for part in (slice(0, cut), slice(cut, x.size)):
         out.append(
             Side(
                 x=x[part],
@@ -81,7 +71,6 @@ def _sides(x, y, c, t, z, cl, xs=None):  # type: ignore[no-untyped-def]
                 t=None if t is None else t[part],
                 z=None if z is None else z[part],
                 cl=None if cl is None else cl[part],
-                xs=xs_part,
             )
         )
     return out[0], out[1]
@@ -119,31 +108,26 @@ def rd_arrays(
 ) -> tuple[RDFit, dict[str, object]]:
     """Sharp or fuzzy RD of y on x at cutoff c (right minus left), with rdrobust's steps.
 
-    Only the nearest-neighbour variance needs the rows sorted by x; for HC0-HC3 and CR1 every
-    step works on kernel windows in any row order, so only a sorted copy of x is made.
+    The rows are sorted by x once (:func:`truelift.rdd._order.sort_rows`); every kernel window
+    is then a contiguous run of rows.
     """
     z = drop_collinear(z)
-    xs = None
-    if spec.vce == "nn":
-        order = np.argsort(x)  # order within ties does not matter to any step
-        x, y = x[order], y[order]
-        t = None if t is None else t[order]
-        z = None if z is None else z[order]
-        cl = None if cl is None else cl[order]
-        xs_all = x
-    else:
-        xs_all = xs = np.sort(x)
-    if not (xs_all[0] < c < xs_all[-1]):
+    order, x = sort_rows(x)
+    y = y[order]
+    t = None if t is None else t[order]
+    z = None if z is None else z[order]
+    cl = None if cl is None else cl[order]
+    if not (x[0] < c < x[-1]):
         raise DataError(
             f"The cutoff {c:g} must lie strictly inside the range of the running variable "
-            f"[{xs_all[0]:g}, {xs_all[-1]:g}]."
+            f"[{x[0]:g}, {x[-1]:g}]."
         )
-    sl, sr = _sides(x, y, c, t, z, cl, xs=xs)
+    sl, sr = _sides(x, y, c, t, z, cl)
     fl, fr = ArrayFeeder(sl, c, spec.nnmatch), ArrayFeeder(sr, c, spec.nnmatch)
 
     def scales() -> tuple[float, float, float]:
-        iqr = quantile_type2(xs_all, 0.75) - quantile_type2(xs_all, 0.25)
-        return float(np.std(xs_all, ddof=1)), float(np.std(y, ddof=1)), iqr
+        iqr = quantile_type2(x, 0.75) - quantile_type2(x, 0.25)
+        return float(np.std(x, ddof=1)), float(np.std(y, ddof=1)), iqr
 
     return rd_feeders(fl, fr, spec, scales)
 

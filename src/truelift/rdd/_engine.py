@@ -33,9 +33,10 @@ import numpy as np
 from truelift._frame import closest_columns
 from truelift.engines import engine_name, with_safe_names
 from truelift.errors import ColumnNotFoundError, DataError, MissingDataWarning, MissingValueError
+from truelift.rdd._array import ArrayFeeder, Side
 from truelift.rdd._core import RDSpec, kept_columns, rd_feeders, type2_ranks
 from truelift.rdd._fit import RDFit
-from truelift.rdd._sums import ArrayFeeder, Col, Ind, Kern, Poly, Side, WindowSums
+from truelift.rdd._sums import Col, Ind, Kern, Poly, WindowSums
 from truelift.rdd.bins import bin_count
 
 __all__ = ["EngineRun", "Log", "order_stats", "prepare", "rd_lazy"]

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from truelift.rdd._array import Side
 from truelift.rdd._fit_moments import side_fit_moments
 from truelift.rdd._kernels import inv_chol, kweight, meat, residuals, vander
-from truelift.rdd._sums import Feeder, Kern, Side
+from truelift.rdd._sums import Feeder, Kern
 
 __all__ = ["RDFit", "fit_rd"]
 
@@ -74,8 +75,8 @@ def _side_fit(
 def _side_fit_matrix(
     side: Side, c: float, h: float, b: float, p: int, q: int, kernel: str, vce: str, nnmatch: int
 ) -> dict:
-    ind, _ = side.window(c, max(h, b), kernel)
-    ex = side.x[ind]
+    ind = side.window_rows(c, max(h, b), kernel)
+    ex = side.xv(ind)
     w_h, w_b = kweight(ex, c, h, kernel), kweight(ex, c, b, kernel)
     n_h, n_b = int(np.count_nonzero(w_h > 0)), int(np.count_nonzero(w_b > 0))
     r_q = vander(ex - c, q)

@@ -73,14 +73,27 @@ def nn_residuals(x: np.ndarray, d: np.ndarray, matches: int) -> np.ndarray:
 
     Each observation is compared with the mean of its ``matches`` closest neighbours in ``x``
     (whole groups of tied values enter together, ties in distance take both sides), scaled by
-    sqrt(J/(J+1)) (Abadie & Imbens 2006; rdrobust's ``vce="nn"``). All observations that share a
-    value of ``x`` share their neighbourhood, so the search runs over distinct values, at most
-    ``matches`` vectorised steps.
+    sqrt(J/(J+1)) (Abadie & Imbens 2006; rdrobust's ``vce="nn"``).
+    """
+    return nn_residuals_bounds(x, d, matches)[0]
+
+
+def nn_residuals_bounds(
+    x: np.ndarray, d: np.ndarray, matches: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`nn_residuals` and each row's neighbourhood [first, last) (itself included).
+
+    All observations that share a value of ``x`` share their neighbourhood, so the search runs
+    over distinct values, at most ``matches`` vectorised steps.
     """
     n = x.size
     d2 = d.reshape(n, -1)
     new_value = np.r_[True, x[1:] != x[:-1]]
     ties = not bool(new_value.all())
+    cap = min(matches, n - 1)
+    if not ties and n > 1 and np.isfinite(x[-1] - x[0]):
+        lo, hi = _nn_search_distinct(x, cap)
+        return _nn_direct(d2, lo, hi + 1)
     starts = np.flatnonzero(new_value) if ties else np.arange(n)
     counts = np.diff(np.r_[starts, n]) if ties else np.ones(n, dtype=np.int64)
     vals = x[starts] if ties else x
@@ -88,7 +101,6 @@ def nn_residuals(x: np.ndarray, d: np.ndarray, matches: int) -> np.ndarray:
     lo = np.arange(g)
     hi = np.arange(g)
     have = counts - 1
-    cap = min(matches, n - 1)
     while True:
         active = have < cap
         if not active.any():
@@ -113,9 +125,65 @@ def nn_residuals(x: np.ndarray, d: np.ndarray, matches: int) -> np.ndarray:
         first, last = lo, hi + 1
     csum = np.zeros((n + 1, d2.shape[1]))
     np.cumsum(d2, axis=0, out=csum[1:])
-    window = csum[last] - csum[first]
+    window = csum[last] - csum[first] - d2
     j = (last - first - 1).astype(np.float64)[:, None]
-    return np.asarray(np.sqrt(j / (j + 1)) * (d2 - (window - d2) / j))
+    res = np.sqrt(j / (j + 1)) * (d2 - window / j)
+    return np.asarray(res), first, last
+
+
+def _nn_search_distinct(x: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour search of :func:`nn_residuals_bounds` for distinct sorted values.
+
+    The same decisions, with the rows' positions padded by a far sentinel on each side (a
+    missing neighbour is never preferred) and the count of neighbours read off hi - lo.
+    """
+    n = x.size
+    far = 4.0 * (x[-1] - x[0]) + 1.0
+    xp = np.empty(n + 2)
+    xp[1:-1] = x
+    xp[0], xp[-1] = x[0] - far, x[-1] + far
+    lo = np.arange(n)  # row i's leftmost neighbour is x[lo] = xp[lo + 1]
+    hi = lo.copy()
+    active: np.ndarray | None = None
+    for _ in range(cap):
+        dl = x - xp[lo]
+        dr = xp[hi + 2] - x
+        tol = np.maximum(dl, dr)
+        tol *= _SQRT_EPS
+        diff = dl - dr
+        go_r = diff >= -tol  # not "left strictly nearer"
+        go_l = diff <= tol  # not "right strictly nearer"
+        if active is not None:
+            go_r &= active
+            go_l &= active
+        hi += go_r
+        lo -= go_l
+        active = (hi - lo) < cap
+        if not active.any():
+            break
+    return lo, hi
+
+
+def _nn_direct(d2: np.ndarray, first: np.ndarray, last: np.ndarray):  # type: ignore[no-untyped-def]
+    """Residuals from neighbourhoods [first, last) by a cumulative sum of the centred columns
+    (centring keeps the sums' rounding at the scale of a few observations)."""
+    n, k = d2.shape
+    j = (last - first - 1).astype(np.float64)
+    sf = np.sqrt(j / (j + 1))
+    res = np.empty((n, k))
+    csum = np.empty(n + 1)
+    csum[0] = 0.0
+    for col in range(k):
+        dc = d2[:, col] - d2[:, col].mean()
+        np.cumsum(dc, out=csum[1:])
+        window = np.take(csum, last)
+        window -= np.take(csum, first)
+        window -= dc
+        window /= j
+        np.subtract(dc, window, out=window)
+        window *= sf
+        res[:, col] = window
+    return res, first, last
 
 
 def hc_residuals(

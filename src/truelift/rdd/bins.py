@@ -35,29 +35,9 @@ def _side_bins(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> dict[str, 
     }
 
 
-def _unsorted_bins(xs: np.ndarray, ys: np.ndarray, lo: float, hi: float) -> dict[str, list[float]]:
-    """The same bins as :func:`_side_bins` for one side's rows in any order (bincount)."""
-    if xs.size == 0 or hi <= lo:
-        return {"x": [], "y": [], "n": []}
-    j = bin_count(xs.size)
-    edges = np.linspace(lo, hi, j + 1)
-    idx = np.searchsorted(edges[1:-1], xs, side="right")
-    n = np.bincount(idx, minlength=j)
-    s = np.bincount(idx, weights=ys, minlength=j)
-    ok = n > 0
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    return {
-        "x": centres[ok].tolist(),
-        "y": (s[ok] / n[ok]).tolist(),
-        "n": n[ok].astype(float).tolist(),
-    }
-
-
 def side_bins(side: Any, lo: float, hi: float) -> dict[str, list[float]]:
-    """Bins of one side of an RD (a ``Side``, sorted or with a sorted copy) over [lo, hi]."""
-    if side.xs is None:
-        return _side_bins(side.x, side.y, lo, hi)
-    return _unsorted_bins(side.x, side.y, lo, hi)
+    """Bins of one side of an RD (a ``Side``, rows sorted by x, unscaled) over [lo, hi]."""
+    return _side_bins(side.x, side.y, lo, hi)
 
 
 def bin_count(n_side: int) -> int:

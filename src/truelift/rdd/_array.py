@@ -1,0 +1,323 @@
+"""The kernel's sums on one side's rows in memory (numpy), rows sorted by the running variable.
+
+Every kernel window |x - c| <= h is then a contiguous run of rows, found by two binary searches;
+only the rows of a window are read, in chunks of :data:`CHUNK` rows so that the per-row factors
+(kernel weights, powers of x - c, residuals) stay in cache instead of being materialised as
+window-sized temporaries. The bandwidth selector works on the standardised scale (x / sd(x),
+y / sd(y), as rdrobust): a :class:`Side` carries the scale and divides chunk by chunk, which
+gives the same values as dividing the whole column first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from truelift.rdd._kernels import (
+    gram_moments,
+    kweight,
+    meat,
+    nn_residuals,
+    nn_residuals_bounds,
+    poly_eval,
+    power_moments,
+    residuals,
+    vander,
+)
+from truelift.rdd._sums import (
+    Col,
+    Factor,
+    Ind,
+    Kern,
+    Poly,
+    Req,
+    Resid,
+    WindowSums,
+    has_distinct,
+    n_distinct,
+)
+from truelift.rdd.bins import side_bins
+
+__all__ = ["CHUNK", "ArrayFeeder", "Side"]
+
+CHUNK = 1 << 16
+_EPS = float(np.finfo(np.float64).eps)
+
+
+@dataclass(frozen=True)
+class Side:
+    """The observations on one side of the cutoff, sorted by the running variable.
+
+    ``x_scale``/``y_scale`` (standardisation of the bandwidth selector): the values are
+    ``x / x_scale`` and ``y / y_scale``, computed on the rows read.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    t: np.ndarray | None = None
+    z: np.ndarray | None = None
+    cl: np.ndarray | None = None
+    x_scale: float = 1.0
+    y_scale: float = 1.0
+
+    def xv(self, rows: slice = slice(None)) -> np.ndarray:
+        v = self.x[rows]
+        return v if self.x_scale == 1.0 else v / self.x_scale
+
+    def outcomes(self, rows: slice = slice(None)) -> np.ndarray:
+        y = self.y[rows] if self.y_scale == 1.0 else self.y[rows] / self.y_scale
+        if self.t is None and self.z is None:
+            return y[:, None]  # a view when unscaled
+        cols = [y[:, None]]
+        if self.t is not None:
+            cols.append(self.t[rows][:, None])
+        if self.z is not None:
+            cols.append(self.z[rows])
+        return np.hstack(cols)
+
+    def cluster(self, rows: slice) -> np.ndarray | None:
+        return None if self.cl is None else self.cl[rows]
+
+    def window_rows(self, c: float, h: float, kernel: str) -> slice:
+        """The rows with positive kernel weight at bandwidth h (|x - c| <= h on this scale).
+
+        Binary searches on the stored x with a margin find the rows surely inside and a thin
+        band at each end; the kernel weight is evaluated (exactly as rdrobust) on the bands only.
+        """
+        s = self.x_scale
+        slack = 4e-15 * (abs(c) + h)
+        outer, inner = h * (1 + 4e-9) + slack + 1e-300, h * (1 - 4e-9) - slack
+        lo = int(np.searchsorted(self.x, (c - outer) * s, side="left"))
+        hi = int(np.searchsorted(self.x, (c + outer) * s, side="right"))
+        if inner > 0:
+            ilo = max(lo, int(np.searchsorted(self.x, (c - inner) * s, side="left")))
+            ihi = min(hi, int(np.searchsorted(self.x, (c + inner) * s, side="right")))
+        else:
+            ilo = ihi = hi
+        if ilo >= ihi:  # no row surely inside: weigh the whole padded range
+            pos = np.flatnonzero(kweight(self.xv(slice(lo, hi)), c, h, kernel) > 0)
+            return slice(lo, lo) if pos.size == 0 else slice(lo + pos[0], lo + pos[-1] + 1)
+        left = np.flatnonzero(kweight(self.xv(slice(lo, ilo)), c, h, kernel) > 0)
+        right = np.flatnonzero(kweight(self.xv(slice(ihi, hi)), c, h, kernel) > 0)
+        a = lo + int(left[0]) if left.size else ilo
+        b = ihi + int(right[-1]) + 1 if right.size else ihi
+        return slice(a, b)
+
+    def window(self, c: float, h: float, kernel: str) -> tuple[slice, np.ndarray]:
+        """The window's rows and their kernel weights."""
+        rows = self.window_rows(c, h, kernel)
+        return rows, kweight(self.xv(rows), c, h, kernel)
+
+    def scaled(self, x_sd: float, y_sd: float, keep_t: bool) -> Side:
+        if self.x_scale != 1.0 or self.y_scale != 1.0:
+            raise AssertionError("a side is standardised once")
+        return replace(self, t=self.t if keep_t else None, x_scale=x_sd, y_scale=y_sd)
+
+
+def _nearest_values(x: np.ndarray, k: int, from_end: bool) -> np.ndarray:
+    """The k distinct values of sorted x nearest its start (or end), by binary searches."""
+    out: list[float] = []
+    if from_end:
+        pos = x.size
+        while pos > 0 and len(out) < k:
+            v = x[pos - 1]
+            out.append(float(v))
+            pos = int(np.searchsorted(x, v, side="left"))
+    else:
+        pos = 0
+        while pos < x.size and len(out) < k:
+            v = x[pos]
+            out.append(float(v))
+            pos = int(np.searchsorted(x, v, side="right"))
+    return np.asarray(out)
+
+
+def _combined(d: np.ndarray, s: tuple[float, ...]) -> np.ndarray:
+    if d.shape[1] == 1:
+        return d[:, 0] * s[0] if s[0] != 1.0 else d[:, 0].copy()
+    return np.asarray(np.einsum("ij,j->i", d, np.asarray(s)))
+
+
+def _cluster_power_sums(
+    codes: np.ndarray, ng: int, prod: np.ndarray, u: np.ndarray, m_max: int
+) -> np.ndarray:
+    run = prod.copy()
+    sums = np.empty((ng, m_max + 1))
+    for j in range(m_max + 1):
+        sums[:, j] = np.bincount(codes, weights=run, minlength=ng)
+        if j < m_max:
+            run *= u
+    return sums
+
+
+def _add(acc: Any, part: Any) -> Any:
+    if acc is None:
+        return part
+    if isinstance(acc, tuple):
+        return acc[0] + part[0], acc[1] + part[1]
+    return acc + part
+
+
+class ArrayFeeder:
+    """The kernel's sums computed with numpy on one side's sorted rows in memory."""
+
+    def __init__(self, side: Side, c: float, nnmatch: int = 3) -> None:
+        self.side, self.c, self.nnmatch = side, c, nnmatch
+        self.n = int(side.x.size)
+        self.x_min = float(side.xv(slice(0, 1))[0]) if self.n else float("nan")
+        self.x_max = float(side.xv(slice(self.n - 1, self.n))[0]) if self.n else float("nan")
+        self.has_t, self.has_z = side.t is not None, side.z is not None
+        self.ncols = 1 + int(self.has_t) + (0 if side.z is None else side.z.shape[1])
+        self.clustered = side.cl is not None
+        self._nn: dict[tuple[float, str], np.ndarray] = {}
+        self._windows: dict[Kern, slice] = {}
+
+    def scaled(self, x_sd: float, y_sd: float, keep_t: bool) -> ArrayFeeder:
+        return ArrayFeeder(self.side.scaled(x_sd, y_sd, keep_t), self.c / x_sd, self.nnmatch)
+
+    def nearest_distinct(self, k: int) -> np.ndarray:
+        near = _nearest_values(self.side.x, k, from_end=self.x_max < self.c)
+        if self.side.x_scale != 1.0:
+            near = near / self.side.x_scale
+        return np.asarray(np.abs(near - self.c))
+
+    def n_distinct(self) -> int:
+        return n_distinct(self.side.x)
+
+    def rows(self, win: Kern) -> ArrayFeeder:
+        return self
+
+    def bins(self, lo: float, hi: float) -> dict[str, list[float]]:
+        return side_bins(self.side, lo, hi)
+
+    def t_constant(self) -> bool:
+        return self.side.t is None or bool(np.var(self.side.t) == 0)
+
+    def n_clusters(self) -> int:
+        return 0 if self.side.cl is None else int(np.unique(self.side.cl).size)
+
+    def _rows(self, win: Kern) -> slice:
+        if win not in self._windows:
+            self._windows[win] = self.side.window_rows(self.c, win.h, win.kernel)
+        return self._windows[win]
+
+    def sums(self, win: Kern, reqs: Sequence[Req], distinct: int = 0) -> WindowSums:
+        side, c = self.side, self.c
+        rows = self._rows(win)
+        a, b = rows.start, rows.stop
+        if distinct and not has_distinct(side.x[a:b], distinct):
+            return WindowSums(b - a, False)
+        codes, ng = None, 0
+        if any(r.by_cluster for r in reqs):
+            cl = side.cluster(rows)
+            assert cl is not None  # internal invariant: cluster sums need clusters
+            uniq, codes = np.unique(cl, return_inverse=True)
+            ng = int(uniq.size)
+        nn = None
+        if any(isinstance(f, Resid) and f.nn for r in reqs for f in r.factors):
+            nn = self._nn_window(win, a, b)
+        acc: list[Any] = [None] * len(reqs)
+        for s0 in range(a, max(b, a + 1), CHUNK):
+            e0 = min(s0 + CHUNK, b)
+            part = slice(s0, e0)
+            ex = side.xv(part)
+            u = ex - c
+            d = side.outcomes(part)
+            nn_part = None if nn is None else nn[s0 - a : e0 - a]
+            cache: dict[Any, np.ndarray] = {win: kweight(ex, c, win.h, win.kernel)}
+
+            def value(f: Factor, ex=ex, u=u, d=d, nn_part=nn_part, cache=cache) -> np.ndarray:  # type: ignore[no-untyped-def]
+                if f not in cache:
+                    cache[f] = self._factor(f, ex, u, d, nn_part, cache)
+                return cache[f]
+
+            for i, r in enumerate(reqs):
+                prod = value(r.factors[0])
+                if len(r.factors) > 1:
+                    prod = prod * value(r.factors[1])
+                    for f in r.factors[2:]:
+                        prod *= value(f)
+                if r.by_cluster:
+                    assert codes is not None  # internal invariant (see above)
+                    res: Any = _cluster_power_sums(codes[s0 - a : e0 - a], ng, prod, u, r.m_max)
+                elif r.cols >= 0:
+                    res = gram_moments(prod, u, r.m_max, d, r.cols)
+                else:
+                    res = power_moments(prod, u, r.m_max)
+                acc[i] = _add(acc[i], res)
+        return WindowSums(b - a, True, acc)
+
+    def _nn_window(self, win: Kern, a: int, b: int) -> np.ndarray:
+        """Nearest-neighbour residuals of the window's rows (neighbours within the window).
+
+        Computed chunk by chunk on the chunk plus a margin of rows on each side; a row's
+        neighbours found inside that range are its neighbours in the window whenever the
+        search never reached the range's inner edges (checked; otherwise the whole window
+        is searched at once, e.g. with large groups of tied values).
+        """
+        key = (win.h, win.kernel)
+        if key in self._nn:
+            return self._nn[key]
+        side, m = self.side, self.nnmatch
+        if b - a <= 2 * CHUNK:
+            out = nn_residuals(side.xv(slice(a, b)), side.outcomes(slice(a, b)), m)
+        else:
+            out = np.empty((b - a, self.ncols))
+            margin = 4 * (m + 1)
+            for s0 in range(a, b, CHUNK):
+                e0 = min(s0 + CHUNK, b)
+                lo, hi = max(a, s0 - margin), min(b, e0 + margin)
+                ext = slice(lo, hi)
+                res, first, last = nn_residuals_bounds(side.xv(ext), side.outcomes(ext), m)
+                k0, k1 = s0 - lo, e0 - lo
+                if (lo > a and int(first[k0:k1].min()) == 0) or (
+                    hi < b and int(last[k0:k1].max()) == hi - lo
+                ):
+                    out = nn_residuals(side.xv(slice(a, b)), side.outcomes(slice(a, b)), m)
+                    break
+                out[s0 - a : e0 - a] = res[k0:k1]
+        self._nn[key] = out
+        return out
+
+    def _factor(
+        self,
+        f: Factor,
+        ex: np.ndarray,
+        u: np.ndarray,
+        d: np.ndarray,
+        nn_part: np.ndarray | None,
+        cache: dict,
+    ) -> np.ndarray:
+        if isinstance(f, Kern):
+            return kweight(ex, self.c, f.h, f.kernel)
+        if isinstance(f, Ind):
+            w = cache[f.k] if f.k in cache else kweight(ex, self.c, f.k.h, f.k.kernel)
+            return (w > 0).astype(np.float64)
+        if isinstance(f, Poly):
+            return poly_eval(np.asarray(f.coefs), u)
+        if isinstance(f, Col):
+            return np.ascontiguousarray(d[:, f.j], dtype=np.float64)
+        if f.nn:
+            assert nn_part is not None  # internal invariant: computed for the window
+            return _combined(nn_part, f.s)
+        r = _combined(d, f.s)
+        r -= poly_eval(np.asarray(f.coefs), u)
+        if f.scale != 1.0:
+            r *= f.scale
+        return r
+
+    def basis_variance(
+        self, win: Kern, o: int, beta: np.ndarray, inv_g: np.ndarray, s: np.ndarray, vce: str
+    ) -> np.ndarray:
+        """Sandwich variance of an order-o fit with per-row leverages (HC2/HC3) from a basis."""
+        rows, ew = self.side.window(self.c, win.h, win.kernel)
+        u = self.side.xv(rows) - self.c
+        basis = vander(u, o)
+        res = residuals(
+            u, self.side.outcomes(rows), basis, beta, inv_g, ew, vce, self.nnmatch, self.clustered
+        )
+        bw = basis * ew[:, None]
+        return np.asarray(inv_g @ meat(bw, res, s, self.side.cluster(rows)) @ inv_g)
