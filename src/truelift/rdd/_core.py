@@ -53,6 +53,17 @@ def type2_ranks(n: int, prob: float) -> tuple[int, ...]:
     return (j - 1, j) if hh == j else (j,)
 
 
+def _std(a: np.ndarray, block: int = 1 << 16) -> float:
+    """Sample standard deviation (ddof 1) without a full-size temporary."""
+    n = a.size
+    mean = a.mean()
+    ss = 0.0
+    for s0 in range(0, n, block):
+        dev = a[s0 : s0 + block] - mean
+        ss += float(np.einsum("i,i->", dev, dev))
+    return float(np.sqrt(ss / (n - 1)))
+
+
 def _pair(v: float | tuple[float, float]) -> tuple[float, float]:
     if isinstance(v, tuple):
         return float(v[0]), float(v[1])
@@ -113,10 +124,10 @@ def rd_arrays(
     """
     z = drop_collinear(z)
     order, x = sort_rows(x)
-    y = y[order]
-    t = None if t is None else t[order]
-    z = None if z is None else z[order]
-    cl = None if cl is None else cl[order]
+    y = np.take(y, order)
+    t = None if t is None else np.take(t, order)
+    z = None if z is None else np.take(z, order, axis=0)
+    cl = None if cl is None else np.take(cl, order)
     if not (x[0] < c < x[-1]):
         raise DataError(
             f"The cutoff {c:g} must lie strictly inside the range of the running variable "
@@ -127,7 +138,7 @@ def rd_arrays(
 
     def scales() -> tuple[float, float, float]:
         iqr = quantile_type2(x, 0.75) - quantile_type2(x, 0.25)
-        return float(np.std(x, ddof=1)), float(np.std(y, ddof=1)), iqr
+        return _std(x), _std(y), iqr
 
     return rd_feeders(fl, fr, spec, scales)
 

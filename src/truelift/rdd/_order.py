@@ -71,6 +71,6 @@ def sort_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return order, x[order]
     keys &= low
     idx = keys.view(np.int64)
-    xs = x[idx]
+    xs = np.take(x, idx)  # faster than x[idx] for a large random gather
     _fix_runs(xs, idx)
     return idx, xs

@@ -16,17 +16,17 @@ __all__ = ["side_bins"]
 
 
 def _side_bins(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> dict[str, list[float]]:
-    """Bins of a sorted side: counts by binary search, sums by differences of a cumulative sum."""
+    """Bins of a sorted side: counts by binary search, sums over each bin's run of rows."""
     if x.size == 0 or hi <= lo:
         return {"x": [], "y": [], "n": []}
     j = bin_count(x.size)
     edges = np.linspace(lo, hi, j + 1)
     cuts = np.searchsorted(x, edges[1:-1], side="left")
     bounds = np.r_[0, cuts, x.size]
-    csum = np.r_[0.0, np.cumsum(y)]
     n = np.diff(bounds)
-    s = csum[bounds[1:]] - csum[bounds[:-1]]
     ok = n > 0
+    s = np.zeros(j)
+    s[ok] = np.add.reduceat(y, bounds[:-1][ok])
     centres = 0.5 * (edges[:-1] + edges[1:])
     return {
         "x": centres[ok].tolist(),
