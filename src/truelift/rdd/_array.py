@@ -21,12 +21,12 @@ from truelift.rdd._kernels import (
     kweight,
     meat,
     nn_residuals,
-    nn_residuals_bounds,
     poly_eval,
     power_moments,
     residuals,
     vander,
 )
+from truelift.rdd._nn import NeighbourCache, nn_from_bounds
 from truelift.rdd._sums import (
     Col,
     Factor,
@@ -173,6 +173,7 @@ class ArrayFeeder:
         self.ncols = 1 + int(self.has_t) + (0 if side.z is None else side.z.shape[1])
         self.clustered = side.cl is not None
         self._nn: dict[tuple[float, str], np.ndarray] = {}
+        self._neighbours = NeighbourCache(side, nnmatch, CHUNK)
         self._windows: dict[Kern, slice] = {}
 
     def scaled(self, x_sd: float, y_sd: float, keep_t: bool) -> ArrayFeeder:
@@ -218,7 +219,7 @@ class ArrayFeeder:
             ng = int(uniq.size)
         nn = None
         if any(isinstance(f, Resid) and f.nn for r in reqs for f in r.factors):
-            nn = self._nn_window(win, a, b)
+            nn = self._nn_source(win, a, b)
         acc: list[Any] = [None] * len(reqs)
         for s0 in range(a, max(b, a + 1), CHUNK):
             e0 = min(s0 + CHUNK, b)
@@ -226,7 +227,7 @@ class ArrayFeeder:
             ex = side.xv(part)
             u = ex - c
             d = side.outcomes(part)
-            nn_part = None if nn is None else nn[s0 - a : e0 - a]
+            nn_part = None if nn is None else self._nn_chunk(nn, a, s0, e0)
             cache: dict[Any, np.ndarray] = {win: kweight(ex, c, win.h, win.kernel)}
 
             def value(f: Factor, ex=ex, u=u, d=d, nn_part=nn_part, cache=cache) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -250,37 +251,30 @@ class ArrayFeeder:
                 acc[i] = _add(acc[i], res)
         return WindowSums(b - a, True, acc)
 
-    def _nn_window(self, win: Kern, a: int, b: int) -> np.ndarray:
-        """Nearest-neighbour residuals of the window's rows (neighbours within the window).
-
-        Computed chunk by chunk on the chunk plus a margin of rows on each side; a row's
-        neighbours found inside that range are its neighbours in the window whenever the
-        search never reached the range's inner edges (checked; otherwise the whole window
-        is searched at once, e.g. with large groups of tied values).
-        """
+    def _nn_source(self, win: Kern, a: int, b: int) -> Any:
+        """What the window's nearest-neighbour residuals are computed from: its rows'
+        neighbourhoods (no ties), or the residuals themselves (window searched whole)."""
+        found = self._neighbours.bounds(a, b)
+        if found is not None:
+            return found
+        if b <= a:
+            return np.empty((0, self.ncols))
         key = (win.h, win.kernel)
-        if key in self._nn:
-            return self._nn[key]
-        side, m = self.side, self.nnmatch
-        if b - a <= 2 * CHUNK:
-            out = nn_residuals(side.xv(slice(a, b)), side.outcomes(slice(a, b)), m)
-        else:
-            out = np.empty((b - a, self.ncols))
-            margin = 4 * (m + 1)
-            for s0 in range(a, b, CHUNK):
-                e0 = min(s0 + CHUNK, b)
-                lo, hi = max(a, s0 - margin), min(b, e0 + margin)
-                ext = slice(lo, hi)
-                res, first, last = nn_residuals_bounds(side.xv(ext), side.outcomes(ext), m)
-                k0, k1 = s0 - lo, e0 - lo
-                if (lo > a and int(first[k0:k1].min()) == 0) or (
-                    hi < b and int(last[k0:k1].max()) == hi - lo
-                ):
-                    out = nn_residuals(side.xv(slice(a, b)), side.outcomes(slice(a, b)), m)
-                    break
-                out[s0 - a : e0 - a] = res[k0:k1]
-        self._nn[key] = out
-        return out
+        if key not in self._nn:
+            rows = slice(a, b)
+            self._nn[key] = nn_residuals(self.side.xv(rows), self.side.outcomes(rows), self.nnmatch)
+        return self._nn[key]
+
+    def _nn_chunk(self, src: Any, a: int, s0: int, e0: int) -> np.ndarray:
+        """The nearest-neighbour residuals of rows [s0, e0) of the window starting at a."""
+        if isinstance(src, np.ndarray):
+            return src[s0 - a : e0 - a]
+        if e0 <= s0:
+            return np.empty((0, self.ncols))
+        lo, hi = src[0][s0 - a : e0 - a], src[1][s0 - a : e0 - a]
+        ea, eb = int(lo.min()), int(hi.max()) + 1
+        d = self.side.outcomes(slice(ea, eb))
+        return nn_from_bounds(d, slice(s0 - ea, e0 - ea), lo - ea, hi - ea)
 
     def _factor(
         self,
