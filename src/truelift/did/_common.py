@@ -34,7 +34,7 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 def dense_codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes 0..L-1 and sorted levels of integer-valued ``x``: O(n) when the range is
     at most a few times n (ids, weeks, years), else sort-based."""
-    xi = x.astype(np.int64)
+    xi = np.asarray(x, dtype=np.int64)  # no copy when already int64
     lo, hi = int(xi.min()), int(xi.max())
     span = hi - lo + 1
     if span <= 4 * xi.size + 1024:
@@ -58,8 +58,11 @@ def load_panel(
 ) -> tuple[_frame.Columns, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """:func:`truelift._frame.load` with fast codes for integer key columns (unit, time, cluster).
 
-    Integer keys are read as numeric roles and coded in O(n) (:func:`dense_codes`); other keys
-    go through ``load``'s own coding. Returns the columns, codes and levels per key role.
+    Integer keys are coded in O(n) (:func:`dense_codes`); other keys go through ``load``'s own
+    coding. An integer column that comes out of the frame as a numpy integer array holds no
+    missing value, so it is read as it stands, unless ``load`` drops rows (then every integer
+    key goes through ``load`` as a numeric role, to be filtered with the other columns).
+    Returns the columns, codes and levels per key role.
     """
     df = _frame.to_frame(data)
     fast: dict[str, str] = {}
@@ -71,12 +74,23 @@ def load_panel(
             fast[role] = name
         else:
             slow[role] = name
-    extra = {f"__key_{role}": name for role, name in fast.items()}
-    cols = _frame.load(data, numeric={**(numeric or {}), **extra}, keys=slow, **kwargs)
+    raw = {role: np.asarray(df[name].to_numpy()) for role, name in fast.items()}
+    plain = {role: a for role, a in raw.items() if a.dtype.kind in "iu" and a.ndim == 1}
+    cols = _frame.load(
+        data,
+        numeric={**(numeric or {}), **{f"__key_{r}": fast[r] for r in fast if r not in plain}},
+        keys=slow,
+        **kwargs,
+    )
+    if plain and cols.n_dropped:  # rows were dropped: let load filter the keys too
+        plain = {}
+        extra = {f"__key_{role}": name for role, name in fast.items()}
+        cols = _frame.load(data, numeric={**(numeric or {}), **extra}, keys=slow, **kwargs)
     codes: dict[str, np.ndarray] = {}
     levels: dict[str, np.ndarray] = {}
     for role in fast:
-        codes[role], levels[role] = dense_codes(cols[f"__key_{role}"])
+        key = plain[role] if role in plain else cols[f"__key_{role}"]
+        codes[role], levels[role] = dense_codes(key)
     for role in slow:
         codes[role], levels[role] = cols[role], cols.levels[role]
     return cols, codes, levels
@@ -96,13 +110,20 @@ def adoption(unit: np.ndarray, tcode: np.ndarray, d: np.ndarray) -> tuple[np.nda
     last = np.rint(mean_t + (cnt - 1) / 2).astype(np.int64)
     k = np.bincount(unit, weights=d, minlength=n_units).astype(np.int64)
     first = np.where(k > 0, last - k + 1, -1)
-    if not np.array_equal((first[unit] >= 0) & (tcode >= first[unit]), d == 1):
-        big = np.iinfo(np.int64).max
-        first = np.full(n_units, big)
-        np.minimum.at(first, unit[d == 1], tcode[d == 1])
-        first = np.where(first == big, -1, first)
-    after = (first[unit] >= 0) & (tcode >= first[unit])
-    return first, bool(np.all(after == (d == 1)))
+    if _adopted_match(first, unit, tcode, d):
+        return first, True
+    big = np.iinfo(np.int64).max
+    first = np.full(n_units, big)
+    np.minimum.at(first, unit[d == 1], tcode[d == 1])
+    first = np.where(first == big, -1, first)
+    return first, _adopted_match(first, unit, tcode, d)
+
+
+def _adopted_match(first: np.ndarray, unit: np.ndarray, tcode: np.ndarray, d: np.ndarray) -> bool:
+    """Whether ``d`` is 1 exactly from each unit's first treated period on (never: -1)."""
+    # first = -1 gives a start past every period, so never-treated units need no separate test
+    start = np.where(first >= 0, first, np.iinfo(np.int64).max)[unit]
+    return bool(np.array_equal(tcode >= start, d == 1))
 
 
 def cluster_diagnostic(n_clusters: int, bootstrap: bool) -> Diagnostic:

@@ -11,6 +11,7 @@ every fixed-effect level in K, ``"nested"`` drops those nested in the clusters (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,19 +56,22 @@ def is_balanced(groups: list[np.ndarray]) -> bool:
     return a.size == na * nb and bool(np.all(np.bincount(a * nb + b, minlength=na * nb) == 1))
 
 
-Layout = tuple[bool, tuple[int, int] | None]
+TwoWay = Callable[[np.ndarray], np.ndarray | None]
+Layout = tuple[bool, tuple[int, int] | None, TwoWay | None]
 
 
 def panel_layout(groups: list[np.ndarray]) -> Layout:
-    """(one sweep is exact, (N, T) if the rows are a balanced panel sorted by unit then time)."""
+    """(one sweep is exact, (N, T) if the rows are a balanced panel sorted by unit then time,
+    the direct two-way transformation of an unbalanced panel with few periods or ``None``)."""
     if len(groups) == 2:
         a, b = groups
         na, nb = int(a.max()) + 1, int(b.max()) + 1
         if a.size == na * nb:
             A, B = a.reshape(na, nb), b.reshape(na, nb)
             if (np.arange(na)[:, None] == A).all() and (np.arange(nb)[None, :] == B).all():
-                return True, (na, nb)
-    return is_balanced(groups), None
+                return True, (na, nb), None
+    one = is_balanced(groups)
+    return one, None, (_two_way(groups) if not one and len(groups) == 2 else None)
 
 
 def _demean_sorted(v: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -75,6 +79,41 @@ def _demean_sorted(v: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     out = Y - Y.mean(axis=1, keepdims=True)
     out -= out.mean(axis=0, keepdims=True)
     return out.ravel()
+
+
+_TWO_WAY_LEVELS = 256  # the smaller fixed effect's levels up to which the direct solve is used
+
+
+def _two_way(groups: list[np.ndarray]) -> TwoWay | None:
+    """Exact two-way within transformation of an unbalanced panel when one fixed effect has few
+    levels (periods): ``M_A v - M_A B gamma`` with ``gamma`` solving the small normal equations
+    ``(B' M_A B) gamma = B' M_A v`` (Frisch-Waugh-Lovell; A = the many-level effect, B = the
+    few-level one), so no iteration. ``None`` when the levels or the cell table are too many;
+    the function returns ``None`` when the small system is not solved to 1e-9 (a panel that is
+    disconnected or nearly so), and the caller then iterates."""
+    a, b = groups
+    na, nb = int(a.max()) + 1, int(b.max()) + 1
+    if na < nb:
+        a, b, na, nb = b, a, nb, na
+    if nb > _TWO_WAY_LEVELS or na * nb > 4 * a.size + 4096:
+        return None
+    cells = np.bincount(a * nb + b, minlength=na * nb).astype(np.float64).reshape(na, nb)
+    na_count = np.maximum(cells.sum(axis=1), 1.0)
+    share = cells / na_count[:, None]
+    gram = np.diag(cells.sum(axis=0)) - share.T @ cells  # B' M_A B (singular: constants)
+    pinv = np.linalg.pinv(gram, rcond=1e-12, hermitian=True)
+    scale = float(cells.sum(axis=0).max())
+
+    def apply(v: np.ndarray) -> np.ndarray | None:
+        mean_a = np.bincount(a, weights=v, minlength=na) / na_count
+        rhs = np.bincount(b, weights=v, minlength=nb) - cells.T @ mean_a
+        gamma = pinv @ rhs
+        if np.abs(gram @ gamma - rhs).max() > 1e-9 * scale * max(float(np.abs(v).max()), 1.0):
+            return None  # a (near-)disconnected panel: the caller iterates instead
+        # v - mean_a[a] - (gamma[b] - (share @ gamma)[a]): the unit-demeaned B gamma removed
+        return v - (mean_a - share @ gamma)[a] - gamma[b]
+
+    return apply
 
 
 def demean(
@@ -90,14 +129,20 @@ def demean(
     Alternating projections (Gaure 2013): subtract group means of each fixed effect in turn until
     no group mean exceeds ``tol`` times the column's scale. One sweep is exact for one fixed
     effect and for a balanced two-way panel; a balanced panel sorted by unit then time is
-    demeaned as an N x T matrix (row then column means). ``layout``: :func:`panel_layout`.
+    demeaned as an N x T matrix (row then column means); an unbalanced two-way panel with few
+    periods is transformed directly (:func:`_two_way`). ``layout``: :func:`panel_layout`.
     """
-    one, shape = panel_layout(groups) if layout is None else layout
+    one, shape, exact = panel_layout(groups) if layout is None else layout
     arr = np.asarray(M, dtype=np.float64)
     if shape is not None:
         if arr.ndim == 1:
             return _demean_sorted(arr, shape)
         return np.column_stack([_demean_sorted(arr[:, j], shape) for j in range(arr.shape[1])])
+    if exact is not None:
+        cols = [arr] if arr.ndim == 1 else [arr[:, j] for j in range(arr.shape[1])]
+        done = [r for r in (exact(c) for c in cols) if r is not None]
+        if len(done) == len(cols):
+            return done[0] if arr.ndim == 1 else np.column_stack(done)
     counts = [np.maximum(np.bincount(g).astype(np.float64), 1.0) for g in groups]
     if arr.ndim == 1:
         return _demean_vec(arr.copy(), groups, counts, one, tol, maxiter)
