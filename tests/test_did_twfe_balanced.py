@@ -9,6 +9,8 @@ closed form is a reordering of the same sums, so the tolerances are floating-poi
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,20 +34,34 @@ def _panel(units: int = 600, periods: int = 8, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"unit": ids, "time": 2000 + t, "d": d, "y": y, "region": ids % 37})
 
 
-def _general(df: pd.DataFrame, **kw):  # type: ignore[no-untyped-def]
-    shuffled = df.sample(frac=1.0, random_state=3)  # unsorted rows: the general path
-    assert balanced_twfe(shuffled, "y", "unit", "time", "d", kw.get("cluster"), "full") is None
-    return twfe(shuffled, **KW, **kw)
+def _general(df: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, **kw):  # type: ignore[no-untyped-def]
+    """twfe with both closed forms switched off: alternating projections on the rows."""
+    module = sys.modules["truelift.did.twfe"]
+    with monkeypatch.context() as m:
+        m.setattr(module, "balanced_twfe", lambda *a, **k: None)
+        m.setattr(module, "reordered_twfe", lambda *a, **k: None)
+        return twfe(df, **KW, **kw)
 
 
 @pytest.mark.parametrize(
     "kw",
     [{}, {"fe_dof": "nested"}, {"cluster": "region"}, {"cluster": "region", "fe_dof": "nested"}],
 )
-def test_closed_form_equals_general_path(kw):
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_closed_form_equals_general_path(kw, order, monkeypatch):
     df = _panel()
-    assert balanced_twfe(df, "y", "unit", "time", "d", kw.get("cluster"), "full") is not None
-    fast, slow = twfe(df, **KW, **kw), _general(df, **kw)
+    if order == "shuffled":  # the closed form after scattering the rows into unit-major order
+        df = df.sample(frac=1.0, random_state=3)
+        assert balanced_twfe(df, "y", "unit", "time", "d", kw.get("cluster"), "full") is None
+    else:
+        assert balanced_twfe(df, "y", "unit", "time", "d", kw.get("cluster"), "full") is not None
+    module, taken = sys.modules["truelift.did.twfe"], []
+    real = module.reordered_twfe
+    with monkeypatch.context() as m:
+        m.setattr(module, "reordered_twfe", lambda *a: taken.append(real(*a)) or taken[-1])
+        fast = twfe(df, **KW, **kw)
+    assert (order == "shuffled") == bool(taken and taken[0] is not None)
+    slow = _general(df, monkeypatch, **kw)
     assert fast.estimate == pytest.approx(slow.estimate, rel=1e-10)
     assert fast.std_error == pytest.approx(slow.std_error, rel=1e-10)
     assert fast.params["n_clusters"] == slow.params["n_clusters"]

@@ -36,7 +36,7 @@ from truelift.did._common import FeDof, dense_codes
 from truelift.did._fe import FEFit, cr1, fe_param_count, solve_gram
 from truelift.errors import DataError
 
-__all__ = ["BalancedTWFE", "balanced_twfe", "single_blas"]
+__all__ = ["BalancedTWFE", "balanced_twfe", "reordered_twfe", "single_blas", "sorted_twfe"]
 
 _BLOCK = 1 << 15  # cells per block (256 KiB of float64): blocks stay in cache
 _THREADED = 1 << 18  # cells from which the two halves run on two threads
@@ -131,19 +131,22 @@ def _layout(u: np.ndarray, t: np.ndarray) -> tuple[int, int] | None:
 
 
 def _check_block(
-    u: np.ndarray, t: np.ndarray, d: np.ndarray, T: int, lo: int, hi: int
+    keys: tuple[np.ndarray, np.ndarray] | None, d: np.ndarray, T: int, lo: int, hi: int
 ) -> tuple[bool, np.ndarray]:
-    """Keys in layout, treatment 0/1 and absorbing over units lo..hi; its treated counts."""
+    """Keys (unit, period; ``None``: known) in layout, treatment 0/1 and absorbing over units
+    lo..hi; its treated counts."""
     m = (_BLOCK // T) or 1
     ones = np.ones(T)
     k = np.empty(hi - lo)
     D2 = d.reshape(-1, T)
-    pattern = np.tile(t[:T], m)
+    pattern = np.tile(keys[1][:T], m) if keys is not None else None
     for a in range(lo, hi, m):
         b = min(a + m, hi)
-        uf, df_ = u[a * T : b * T], d[a * T : b * T]
-        if not (np.all(uf[1:] >= uf[:-1]) and np.array_equal(t[a * T : b * T], pattern[: uf.size])):
-            return False, k
+        df_ = d[a * T : b * T]
+        if keys is not None and pattern is not None:
+            uf, tf = keys[0][a * T : b * T], keys[1][a * T : b * T]
+            if not (np.all(uf[1:] >= uf[:-1]) and np.array_equal(tf, pattern[: uf.size])):
+                return False, k
         # rows non-decreasing: the drops of the flat column all sit at row boundaries
         drops = np.count_nonzero(df_[1:] < df_[:-1])
         if drops != np.count_nonzero(D2[a : b - 1, -1] > D2[a + 1 : b, 0]):
@@ -197,7 +200,62 @@ def balanced_twfe(
     if shape is None:
         return None
     N, T = shape
-    checks = _halves(lambda lo, hi: _check_block(u, t, d, T, lo, hi), N, T)
+    cl_unit = None
+    if cluster:
+        C = c.reshape(N, T)
+        if not bool(np.all(C[:, :1] == C)):
+            return None  # clusters cut through units: rows are needed
+        cl_unit, _ = dense_codes(C[:, 0])
+    return sorted_twfe(y, d, t[:T], cl_unit, fe_dof, keys=(u, t))
+
+
+def reordered_twfe(
+    y: np.ndarray,
+    d: np.ndarray,
+    unit: np.ndarray,
+    tcode: np.ndarray,
+    cl: np.ndarray,
+    times: np.ndarray,
+    fe_dof: FeDof,
+) -> BalancedTWFE | None:
+    """The closed form for a balanced panel in any row order (integer codes ``unit``,
+    ``tcode``; clusters ``cl``, which is ``unit`` itself when clustering by unit): the rows are
+    scattered into unit-major order first. ``None`` when not balanced, clusters cut through
+    units or the treatment is not absorbing."""
+    N, T = int(unit.max()) + 1, times.size
+    if y.size != N * T or N < 2 or T < 2:
+        return None
+    pos = unit * T + tcode
+    seen = np.zeros(N * T, dtype=bool)
+    seen[pos] = True
+    if not seen.all():  # some (unit, period) twice, so another missing
+        return None
+    ys, ds = np.empty(N * T), np.empty(N * T)
+    ys[pos], ds[pos] = y, d
+    cl_unit = None
+    if cl is not unit:
+        per_unit = np.empty(N, dtype=np.int64)
+        per_unit[unit] = cl
+        if not np.array_equal(per_unit[unit], cl):
+            return None
+        cl_unit, _ = dense_codes(per_unit)
+    return sorted_twfe(ys, ds, times, cl_unit, fe_dof)
+
+
+def sorted_twfe(
+    y: np.ndarray,
+    d: np.ndarray,
+    times: np.ndarray,
+    cl_unit: np.ndarray | None,
+    fe_dof: FeDof,
+    keys: tuple[np.ndarray, np.ndarray] | None = None,
+) -> BalancedTWFE | None:
+    """The closed form on rows already in unit-major balanced order (``times``: the T period
+    labels; ``cl_unit``: cluster code per unit, ``None`` = by unit). ``keys`` (unit, period
+    columns) are checked to be in that order; ``None`` when the order is known."""
+    T = times.size
+    N = y.size // T
+    checks = _halves(lambda lo, hi: _check_block(keys, d, T, lo, hi), N, T)
     if not all(ok for ok, _ in checks):
         return None
     D2 = d.reshape(N, T)
@@ -207,12 +265,6 @@ def balanced_twfe(
     n_k = np.bincount(k, minlength=T + 1)
     if int(k.sum()) in (0, N * T):
         return None  # a single treatment value: the general path raises
-    cl_unit = None
-    if cluster:
-        C = c.reshape(N, T)
-        if not bool(np.all(C[:, :1] == C)):
-            return None  # clusters cut through units: rows are needed
-        cl_unit, _ = dense_codes(C[:, 0])
     # closed-form within transformation of the treatment, as a table over k = 0..T
     on = (np.arange(T)[None, :] >= T - np.arange(T + 1)[:, None]).astype(np.float64)
     col = (n_k @ on) / N  # share treated per period
@@ -242,7 +294,7 @@ def balanced_twfe(
     vcov, G = cr1(bread, scores, N * T, K)
     fit = FEFit(coef, vcov, None, None, N * T, K, G)
     share, neg = _weights(table, on, n_k)
-    return BalancedTWFE(fit, share, neg, int(np.count_nonzero(n_k[1:])), _cells(n_k, S, t[:T]))
+    return BalancedTWFE(fit, share, neg, int(np.count_nonzero(n_k[1:])), _cells(n_k, S, times))
 
 
 def _weights(table: np.ndarray, on: np.ndarray, n_k: np.ndarray) -> tuple[float, float]:

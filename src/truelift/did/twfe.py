@@ -30,7 +30,7 @@ from truelift.did import _engine
 from truelift.did._common import FeDof, _choice, adoption, cluster_diagnostic, load_panel
 from truelift.did._engine import collect
 from truelift.did._fe import FEFit, cr1, fe_ols, fe_param_count, solve_gram
-from truelift.did._panel import balanced_twfe, single_blas
+from truelift.did._panel import balanced_twfe, reordered_twfe, single_blas
 from truelift.did._wild import wild_cluster_bootstrap
 from truelift.engines import engine_name, lazy_frame
 from truelift.errors import DesignError
@@ -169,7 +169,8 @@ def twfe(
                       True, fast.cells)
                 if fast is not None
                 else _memory_core(
-                    data, outcome, unit, time, treatment, cluster, covariates, fe_dof, missing
+                    data, outcome, unit, time, treatment, cluster, covariates, fe_dof, missing,
+                    closed_form=not wild_bootstrap and not covariates,
                 )
             )  # fmt: skip
     fit = core.fit
@@ -274,7 +275,9 @@ class _Core:
     cl: Any = None
 
 
-def _memory_core(data, outcome, unit, time, treatment, cluster, covariates, fe_dof, missing):  # type: ignore[no-untyped-def]
+def _memory_core(
+    data, outcome, unit, time, treatment, cluster, covariates, fe_dof, missing, closed_form=False
+):  # type: ignore[no-untyped-def]
     cols, codes, levels = load_panel(
         data,
         binary={"treatment": treatment},
@@ -286,6 +289,10 @@ def _memory_core(data, outcome, unit, time, treatment, cluster, covariates, fe_d
     y, d = cols["outcome"], cols["treatment"]
     u, tc = codes["unit"], codes["time"]
     cl = codes["cluster"] if cluster else u
+    fast = reordered_twfe(y, d, u, tc, cl, levels["time"], fe_dof) if closed_form else None
+    if fast is not None:  # a balanced panel in another row order: the closed form
+        return _Core(fast.fit, cols.n_dropped, [], fast.share_negative, fast.negative,
+                     fast.n_cohorts, True, fast.cells)  # fmt: skip
     fit = fe_ols(y, np.column_stack([d, cols.X]), [u, tc], cl, fe_dof=fe_dof)
     first, absorbing = adoption(u, tc, d)
     share, neg = negative_weights(fit.Xt[:, 0] if fit.Xt is not None else d, d)
