@@ -20,13 +20,14 @@ from truelift.rdd._kernels import (
     gram_moments,
     kweight,
     meat,
+    nn_from_bounds,
     nn_residuals,
     poly_eval,
     power_moments,
     residuals,
     vander,
 )
-from truelift.rdd._nn import NeighbourCache, nn_from_bounds
+from truelift.rdd._nn import NeighbourCache
 from truelift.rdd._sums import (
     Col,
     Factor,
@@ -163,6 +164,8 @@ def _add(acc: Any, part: Any) -> Any:
 
 class ArrayFeeder:
     """The kernel's sums computed with numpy on one side's sorted rows in memory."""
+
+    threads = True  # the two sides' fits may run at once (truelift.rdd._threads)
 
     def __init__(self, side: Side, c: float, nnmatch: int = 3) -> None:
         self.side, self.c, self.nnmatch = side, c, nnmatch

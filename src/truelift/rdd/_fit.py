@@ -19,6 +19,7 @@ from truelift.rdd._array import Side
 from truelift.rdd._fit_moments import side_fit_moments
 from truelift.rdd._kernels import inv_chol, kweight, meat, residuals, vander
 from truelift.rdd._sums import Feeder, Kern
+from truelift.rdd._threads import both
 
 __all__ = ["RDFit", "fit_rd"]
 
@@ -173,15 +174,20 @@ def fit_rd(
     conf_level: float,
 ) -> RDFit:
     """Local polynomial RD fit at given bandwidths (right limit minus left limit)."""
-    fl = _side_fit(left, h[0], b[0], p, q, kernel, vce, nnmatch)
-    fr = _side_fit(right, h[1], b[1], p, q, kernel, vce, nnmatch)
+    fl, fr = both(
+        left,
+        right,
+        lambda: _side_fit(left, h[0], b[0], p, q, kernel, vce, nnmatch),
+        lambda: _side_fit(right, h[1], b[1], p, q, kernel, vce, nnmatch),
+    )
     fuzzy = left.has_t
     tau_cl, tau_bc, s, s_t, tau_t, gamma = _combine(fl, fr, fuzzy, left.has_z)
-    vl_cl, vl_rb = fl["variance"](s)
-    vr_cl, vr_rb = fr["variance"](s)
+    (vl_cl, vl_rb), (vr_cl, vr_rb) = both(
+        left, right, lambda: fl["variance"](s), lambda: fr["variance"](s)
+    )
     se_t_cl = se_t_rb = None
     if s_t is not None:
-        tl, tr = fl["variance"](s_t), fr["variance"](s_t)
+        tl, tr = both(left, right, lambda: fl["variance"](s_t), lambda: fr["variance"](s_t))
         se_t_cl, se_t_rb = float(np.sqrt(tl[0] + tr[0])), float(np.sqrt(tl[1] + tr[1]))
     z = float(-stats.norm.ppf(abs((1 - conf_level) / 2)))
     return RDFit(

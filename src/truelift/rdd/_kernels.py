@@ -93,7 +93,7 @@ def nn_residuals_bounds(
     cap = min(matches, n - 1)
     if not ties and n > 1 and np.isfinite(x[-1] - x[0]):
         lo, hi = _nn_search_distinct(x, cap)
-        return _nn_direct(d2, lo, hi + 1)
+        return nn_from_bounds(d2, slice(None), lo, hi), lo, hi + 1
     starts = np.flatnonzero(new_value) if ties else np.arange(n)
     counts = np.diff(np.r_[starts, n]) if ties else np.ones(n, dtype=np.int64)
     vals = x[starts] if ties else x
@@ -144,46 +144,55 @@ def _nn_search_distinct(x: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray
     xp[0], xp[-1] = x[0] - far, x[-1] + far
     lo = np.arange(n)  # row i's leftmost neighbour is x[lo] = xp[lo + 1]
     hi = lo.copy()
+    dl, dr = x - xp[:-2], xp[2:] - x  # the first step's distances
+    tol, diff = np.empty(n), np.empty(n)
+    go_r, go_l = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
     active: np.ndarray | None = None
-    for _ in range(cap):
-        dl = x - xp[lo]
-        dr = xp[hi + 2] - x
-        tol = np.maximum(dl, dr)
+    for step in range(cap):
+        if step:
+            np.take(xp, lo, out=dl)
+            np.subtract(x, dl, out=dl)
+            np.take(xp, hi + 2, out=dr)
+            dr -= x
+        np.maximum(dl, dr, out=tol)
         tol *= _SQRT_EPS
-        diff = dl - dr
-        go_r = diff >= -tol  # not "left strictly nearer"
-        go_l = diff <= tol  # not "right strictly nearer"
+        np.subtract(dl, dr, out=diff)
+        np.greater_equal(diff, -tol, out=go_r)  # not "left strictly nearer"
+        np.less_equal(diff, tol, out=go_l)  # not "right strictly nearer"
         if active is not None:
             go_r &= active
             go_l &= active
         hi += go_r
         lo -= go_l
-        active = (hi - lo) < cap
-        if not active.any():
-            break
+        if step + 1 < cap:
+            active = (hi - lo) < cap
+            if not active.any():
+                break
     return lo, hi
 
 
-def _nn_direct(d2: np.ndarray, first: np.ndarray, last: np.ndarray):  # type: ignore[no-untyped-def]
-    """Residuals from neighbourhoods [first, last) by a cumulative sum of the centred columns
-    (centring keeps the sums' rounding at the scale of a few observations)."""
-    n, k = d2.shape
-    j = (last - first - 1).astype(np.float64)
+def nn_from_bounds(d: np.ndarray, own: slice, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Residuals of the rows ``own`` of ``d`` whose neighbourhoods are rows lo..hi of ``d``
+    (inclusive, the row itself included), from a cumulative sum of the centred columns."""
+    n, k = d.shape
+    j = (hi - lo).astype(np.float64)
     sf = np.sqrt(j / (j + 1))
-    res = np.empty((n, k))
+    res = np.empty((j.size, k))
     csum = np.empty(n + 1)
     csum[0] = 0.0
+    hi1 = hi + 1
     for col in range(k):
-        dc = d2[:, col] - d2[:, col].mean()
+        dc = d[:, col] - d[:, col].mean()
         np.cumsum(dc, out=csum[1:])
-        window = np.take(csum, last)
-        window -= np.take(csum, first)
-        window -= dc
+        window = np.take(csum, hi1)
+        window -= np.take(csum, lo)
+        mine = dc[own]
+        window -= mine
         window /= j
-        np.subtract(dc, window, out=window)
+        np.subtract(mine, window, out=window)
         window *= sf
         res[:, col] = window
-    return res, first, last
+    return res
 
 
 def hc_residuals(

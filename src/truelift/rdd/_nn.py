@@ -23,31 +23,7 @@ from truelift.rdd._kernels import _nn_search_distinct
 if TYPE_CHECKING:
     from truelift.rdd._array import Side
 
-__all__ = ["NeighbourCache", "nn_from_bounds"]
-
-
-def nn_from_bounds(d: np.ndarray, own: slice, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Residuals of the rows ``own`` of ``d`` whose neighbourhoods are rows lo..hi of ``d``
-    (inclusive, the row itself included), from a cumulative sum of the centred columns."""
-    n, k = d.shape
-    j = (hi - lo).astype(np.float64)
-    sf = np.sqrt(j / (j + 1))
-    res = np.empty((j.size, k))
-    csum = np.empty(n + 1)
-    csum[0] = 0.0
-    hi1 = hi + 1
-    for col in range(k):
-        dc = d[:, col] - d[:, col].mean()
-        np.cumsum(dc, out=csum[1:])
-        window = np.take(csum, hi1)
-        window -= np.take(csum, lo)
-        mine = dc[own]
-        window -= mine
-        window /= j
-        np.subtract(mine, window, out=window)
-        window *= sf
-        res[:, col] = window
-    return res
+__all__ = ["NeighbourCache"]
 
 
 class NeighbourCache:

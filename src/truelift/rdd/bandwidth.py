@@ -16,6 +16,7 @@ import numpy as np
 
 from truelift.rdd._kernels import hankel, inv_chol_or_pinv
 from truelift.rdd._sums import Col, Feeder, Kern, Req, Resid
+from truelift.rdd._threads import both
 
 __all__ = ["select_bandwidths"]
 
@@ -208,22 +209,38 @@ def select_bandwidths(
         return _bw_terms(side, o, nu, o_b, c_bw, h_b, scale, opts, cache)
 
     eps1 = 1 + _SQRT_EPS
-    d_l = terms(left, cache_l, q + 1, q + 1, q + 2, range_l * eps1, 0.0)
-    d_r = terms(right, cache_r, q + 1, q + 1, q + 2, range_r * eps1, 0.0)
+    d_l, d_r = both(
+        left,
+        right,
+        lambda: terms(left, cache_l, q + 1, q + 1, q + 2, range_l * eps1, 0.0),
+        lambda: terms(right, cache_r, q + 1, q + 1, q + 2, range_r * eps1, 0.0),
+    )
     if bwselect in ("msetwo", "certwo"):
-        h_l, b_l = _two(left, cache_l, d_l, terms, p, q, bw_max_l, bw_min_l, bwcheck)
-        h_r, b_r = _two(right, cache_r, d_r, terms, p, q, bw_max_r, bw_min_r, bwcheck)
+        (h_l, b_l), (h_r, b_r) = both(
+            left,
+            right,
+            lambda: _two(left, cache_l, d_l, terms, p, q, bw_max_l, bw_min_l, bwcheck),
+            lambda: _two(right, cache_r, d_r, terms, p, q, bw_max_r, bw_min_r, bwcheck),
+        )
     else:
         d_bw = ((d_l[0] + d_r[0]) / (d_r[1] - d_l[1]) ** 2) ** d_l[3]
         d_bw = min(d_bw, bw_max)
         if bwcheck is not None:
             d_bw = max(d_bw, bw_min_l, bw_min_r)
-        cb_l = terms(left, cache_l, q, p + 1, q + 1, d_bw, 1.0)
-        cb_r = terms(right, cache_r, q, p + 1, q + 1, d_bw, 1.0)
+        cb_l, cb_r = both(
+            left,
+            right,
+            lambda: terms(left, cache_l, q, p + 1, q + 1, d_bw, 1.0),
+            lambda: terms(right, cache_r, q, p + 1, q + 1, d_bw, 1.0),
+        )
         b_bw = ((cb_l[0] + cb_r[0]) / ((cb_r[1] - cb_l[1]) ** 2 + cb_r[2] + cb_l[2])) ** cb_l[3]
         b_bw = min(b_bw, bw_max)
-        ch_l = terms(left, cache_l, p, 0, q, b_bw, 1.0)
-        ch_r = terms(right, cache_r, p, 0, q, b_bw, 1.0)
+        ch_l, ch_r = both(
+            left,
+            right,
+            lambda: terms(left, cache_l, p, 0, q, b_bw, 1.0),
+            lambda: terms(right, cache_r, p, 0, q, b_bw, 1.0),
+        )
         h_bw = ((ch_l[0] + ch_r[0]) / ((ch_r[1] - ch_l[1]) ** 2 + ch_r[2] + ch_l[2])) ** ch_l[3]
         h_bw = min(h_bw, bw_max)
         h_l = h_r = h_bw
