@@ -123,8 +123,7 @@ def rd_arrays(
     is then a contiguous run of rows.
     """
     z = drop_collinear(z)
-    order, x = sort_rows(x)
-    y = np.take(y, order)
+    order, x, y = sort_rows(x, y)
     t = None if t is None else np.take(t, order)
     z = None if z is None else np.take(z, order, axis=0)
     cl = None if cl is None else np.take(cl, order)

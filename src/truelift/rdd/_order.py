@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from truelift.rdd._threads import pair
+
 __all__ = ["sort_rows"]
 
 _SMALL = 1 << 15
 _BLOCK = 1 << 20
 
 
-def _fix_runs(xs: np.ndarray, idx: np.ndarray) -> None:
+def _fix_runs(xs: np.ndarray, idx: np.ndarray, ys: np.ndarray) -> None:
     """Sort, in place, the neighbourhoods of the rows out of order until x is sorted.
 
     Rows out of order share their high bits with their neighbours, so they lie in short runs;
     each bad position's surrounding segment is sorted exactly (segments grow until the whole
-    array is sorted, which the first pass almost always achieves).
+    array is sorted, which the first pass almost always achieves). ``idx`` and ``ys`` (a column
+    gathered with the same order) are permuted alike.
     """
     radius = 8
     while True:
@@ -40,19 +43,24 @@ def _fix_runs(xs: np.ndarray, idx: np.ndarray) -> None:
         seg = np.repeat(np.arange(lens.size), lens)
         pos = np.repeat(lo - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(lens.sum())
         order = np.lexsort((xs[pos], seg))
-        xs[pos] = xs[pos[order]]
-        idx[pos] = idx[pos[order]]
+        src = pos[order]
+        xs[pos] = xs[src]
+        idx[pos] = idx[src]
+        ys[pos] = ys[src]
         radius *= 8
 
 
-def sort_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(order, x[order]) with x[order] non-decreasing; ``x`` finite float64."""
+def sort_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order, x[order], y[order]) with x[order] non-decreasing; ``x`` finite float64.
+
+    On large data the two gathers run on two threads (:mod:`truelift.rdd._threads`).
+    """
     x = np.ascontiguousarray(x, dtype=np.float64)
     n = x.size
     bits = max(1, (n - 1).bit_length())
     if n < _SMALL or bits > 40:
         order = np.argsort(x)
-        return order, x[order]
+        return order, x[order], y[order]
     low = np.uint64((1 << bits) - 1)
     high = ~low
     xb = x.view(np.uint64)
@@ -68,9 +76,10 @@ def sort_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     kf.sort()
     if not (np.isfinite(kf[0]) and np.isfinite(kf[-1])):  # non-finite input: exact sort
         order = np.argsort(x)
-        return order, x[order]
+        return order, x[order], y[order]
     keys &= low
     idx = keys.view(np.int64)
-    xs = np.take(x, idx)  # faster than x[idx] for a large random gather
-    _fix_runs(xs, idx)
-    return idx, xs
+    # np.take is faster than x[idx] for a large random gather
+    xs, ys = pair(n, lambda: np.take(x, idx), lambda: np.take(y, idx))
+    _fix_runs(xs, idx, ys)
+    return idx, xs, ys
