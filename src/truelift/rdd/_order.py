@@ -18,7 +18,7 @@ from truelift.rdd._threads import pair
 __all__ = ["sort_rows"]
 
 _SMALL = 1 << 15
-_BLOCK = 1 << 20
+_BLOCK = 1 << 16
 
 
 def _fix_runs(xs: np.ndarray, idx: np.ndarray, ys: np.ndarray) -> None:
