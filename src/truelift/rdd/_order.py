@@ -30,10 +30,8 @@ def _fix_runs(xs: np.ndarray, idx: np.ndarray, ys: np.ndarray) -> None:
     gathered with the same order) are permuted alike.
     """
     radius = 8
-    while True:
-        bad = np.flatnonzero(xs[1:] < xs[:-1])
-        if bad.size == 0:
-            return
+    bad = np.flatnonzero(xs[1:] < xs[:-1])
+    while bad.size:
         lo = np.maximum(bad - radius, 0)
         hi = np.maximum.accumulate(np.minimum(bad + radius + 2, xs.size))
         new = np.r_[True, lo[1:] > hi[:-1]]  # merge overlapping segments
@@ -48,6 +46,9 @@ def _fix_runs(xs: np.ndarray, idx: np.ndarray, ys: np.ndarray) -> None:
         idx[pos] = idx[src]
         ys[pos] = ys[src]
         radius *= 8
+        # only a segment's ends can still be out of order with their neighbours
+        ends = np.unique(np.r_[lo - 1, hi - 1].clip(0, xs.size - 2))
+        bad = ends[xs[ends + 1] < xs[ends]]
 
 
 def sort_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
