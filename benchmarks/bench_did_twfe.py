@@ -126,8 +126,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for n, layout in [(n, lay) for n in args.sizes for lay in args.layouts]:
         df = _layout(_data(n, args.periods), layout)
+        small = _layout(_data(2000, args.periods), layout)  # a whole small panel: no singletons
         for warm in (_truelift, _pyfixest, _linearmodels):  # imports, JIT compilation
-            warm(df.head(1000))
+            warm(small)
         t_tl, c_tl, v_tl = _truelift(df)
         print(
             f"n={len(df):,} ({layout}): truelift {t_tl:.3f}s (cpu {c_tl:.3f}s)  "

@@ -148,3 +148,23 @@ def test_direct_two_way_equals_iteration():
     np.testing.assert_allclose(
         demean(M, [a, b2]), demean(M, [a, b2], layout=(False, None, None), tol=1e-13), atol=1e-10
     )
+
+
+@pytest.mark.parametrize("absorbing", [True, False])
+def test_adoption_table_against_a_loop(absorbing):
+    # _common.adoption (unit x period table) against a per-unit loop on an unbalanced panel
+    from truelift.did._common import adoption
+
+    rng = np.random.default_rng(5)
+    unit, tcode = np.repeat(np.arange(300), 8), np.tile(np.arange(8), 300)
+    keep = rng.random(unit.size) > 0.2
+    start = rng.choice([0, 2, 5, 99], size=300)
+    d = (tcode >= start[unit]).astype(float)
+    if not absorbing:
+        d[np.flatnonzero(d == 1)[3]] = 0.0
+    unit, tcode, d = unit[keep], tcode[keep], d[keep]
+    first, ok = adoption(unit, tcode, d)
+    for i in range(300):
+        t_on = tcode[(unit == i) & (d == 1)]
+        assert first[i] == (t_on.min() if t_on.size else -1)
+    assert ok is absorbing

@@ -102,6 +102,9 @@ def load_panel(
 def adoption(unit: np.ndarray, tcode: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, bool]:
     """First treated period code per unit (-1 = never treated) and whether treatment is absorbing."""
     n_units = int(unit.max()) + 1
+    n_periods = int(tcode.max()) + 1
+    if n_units * n_periods <= 4 * unit.size + 4096:  # a unit x period table is small enough
+        return _adoption_table(unit, tcode, d, n_units, n_periods)
     # fast path: if each unit's periods are contiguous, its last period is mean + (count - 1)/2
     # and, with absorbing adoption, its first treated period is last - (treated count) + 1;
     # verified below, with an exact (slower) fallback
@@ -117,6 +120,23 @@ def adoption(unit: np.ndarray, tcode: np.ndarray, d: np.ndarray) -> tuple[np.nda
     np.minimum.at(first, unit[d == 1], tcode[d == 1])
     first = np.where(first == big, -1, first)
     return first, _adopted_match(first, unit, tcode, d)
+
+
+def _adoption_table(
+    unit: np.ndarray, tcode: np.ndarray, d: np.ndarray, n_units: int, n_periods: int
+) -> tuple[np.ndarray, bool]:
+    """:func:`adoption` from the unit x period counts of rows and of treated rows: the first
+    treated period is the first column with a treated row; treatment is absorbing when every
+    cell from there on holds treated rows only (cells before it hold none by construction)."""
+    key = unit * n_periods + tcode
+    size = n_units * n_periods
+    rows = np.bincount(key, minlength=size).reshape(n_units, n_periods)
+    treated = np.bincount(key, weights=d, minlength=size).reshape(n_units, n_periods)
+    on = treated > 0
+    ever = on.any(axis=1)
+    first = np.where(ever, on.argmax(axis=1), -1)
+    after = np.arange(n_periods)[None, :] >= np.where(ever, first, n_periods)[:, None]
+    return first, bool(np.array_equal(treated, rows * after))
 
 
 def _adopted_match(first: np.ndarray, unit: np.ndarray, tcode: np.ndarray, d: np.ndarray) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from truelift.did._common import FeDof
+from truelift.did._threads import THREADED, pair
 from truelift.errors import ConvergenceError, DataError, IdentificationError
 
 __all__ = ["FEFit", "cr1", "demean", "fe_ols", "fe_param_count", "panel_layout", "solve_gram"]
@@ -108,10 +109,13 @@ def _two_way(groups: list[np.ndarray]) -> TwoWay | None:
         mean_a = np.bincount(a, weights=v, minlength=na) / na_count
         rhs = np.bincount(b, weights=v, minlength=nb) - cells.T @ mean_a
         gamma = pinv @ rhs
-        if np.abs(gram @ gamma - rhs).max() > 1e-9 * scale * max(float(np.abs(v).max()), 1.0):
+        rms = np.sqrt(float(v @ v) / max(v.size, 1))
+        if np.abs(gram @ gamma - rhs).max() > 1e-9 * scale * max(rms, 1.0):
             return None  # a (near-)disconnected panel: the caller iterates instead
         # v - mean_a[a] - (gamma[b] - (share @ gamma)[a]): the unit-demeaned B gamma removed
-        return v - (mean_a - share @ gamma)[a] - gamma[b]
+        out = v - (mean_a - share @ gamma)[a]
+        out -= gamma[b]
+        return out
 
     return apply
 
@@ -238,12 +242,14 @@ def fe_ols(
 ) -> FEFit:
     """OLS of ``y`` on ``X`` with the fixed effects ``groups`` absorbed; CR1 covariance.
 
-    The in-memory feed of the kernel: within-transform by alternating projections, then
-    :func:`solve_gram` and :func:`cr1` on the Gram matrix and the per-cluster scores.
+    The in-memory feed of the kernel: within-transform (:func:`demean`; the columns on two
+    threads), then :func:`solve_gram` and :func:`cr1` on the Gram matrix and the per-cluster
+    scores.
     """
     layout = panel_layout(groups)
-    yt = demean(y, groups, layout=layout)
-    Xt = demean(X, groups, layout=layout)
+    jobs = [lambda c=c: demean(c, groups, layout=layout) for c in [y, *X.T]]
+    done = pair(jobs, y.size * len(jobs) >= THREADED)  # columns on two threads
+    yt, Xt = done[0], np.column_stack(done[1:])
     coef, bread = solve_gram(Xt.T @ Xt, Xt.T @ yt)
     resid = yt - Xt @ coef
     counts = np.bincount(cluster)

@@ -17,7 +17,7 @@ it is a small (T+1) x T table, and everything TWFE reports follows from per-unit
 
 Pass one reads the keys and the treatment (layout, 0/1, absorbing), pass two the outcome;
 both run over blocks of units that stay in cache, split over two threads (numpy releases the
-GIL). Anything else (unsorted or unbalanced rows, a treatment that switches off, missing values,
+GIL; :mod:`truelift.did._threads`). Anything else (unsorted or unbalanced rows, a treatment that switches off, missing values,
 non-integer keys, covariates) returns ``None`` and the caller takes the general path, which
 also raises the errors. The numbers equal the general path's up to floating-point rounding.
 """
@@ -25,7 +25,6 @@ also raises the errors. The numbers equal the general path's up to floating-poin
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,27 +33,13 @@ import numpy as np
 from truelift import _frame
 from truelift.did._common import FeDof, dense_codes
 from truelift.did._fe import FEFit, cr1, fe_param_count, solve_gram
+from truelift.did._threads import THREADED, pair
 from truelift.errors import DataError
 
-__all__ = ["BalancedTWFE", "balanced_twfe", "reordered_twfe", "single_blas", "sorted_twfe"]
+__all__ = ["BalancedTWFE", "balanced_twfe", "reordered_twfe", "sorted_twfe"]
 
 _BLOCK = 1 << 15  # cells per block (256 KiB of float64): blocks stay in cache
-_THREADED = 1 << 18  # cells from which the two halves run on two threads
 R = TypeVar("R")
-_POOL: ThreadPoolExecutor | None = None
-_BLAS: Any = None
-
-
-def single_blas() -> Any:
-    """Context that runs BLAS on one thread: the products here are small (blocks, k x k), and
-    OpenBLAS waking its threads for each costs more than the product, badly so on a busy
-    machine; the two halves already run on two threads."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
@@ -70,15 +55,8 @@ class BalancedTWFE:
 
 def _halves(fn: Callable[[int, int], R], N: int, T: int) -> list[R]:
     """``fn`` over the unit ranges of two halves (two threads for large panels), in order."""
-    global _POOL
     mid = N // 2
-    if N * T < _THREADED:
-        return [fn(0, mid), fn(mid, N)]
-    if _POOL is None:  # one worker, kept: starting a thread per call costs milliseconds
-        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="truelift-twfe")
-    other = _POOL.submit(fn, mid, N)
-    first = fn(0, mid)
-    return [first, other.result()]
+    return pair([lambda: fn(0, mid), lambda: fn(mid, N)], N * T >= THREADED)
 
 
 def _column(df: Any, name: str, kinds: str) -> np.ndarray | None:

@@ -30,7 +30,8 @@ from truelift.did import _engine
 from truelift.did._common import FeDof, _choice, adoption, cluster_diagnostic, load_panel
 from truelift.did._engine import collect
 from truelift.did._fe import FEFit, cr1, fe_ols, fe_param_count, solve_gram
-from truelift.did._panel import balanced_twfe, reordered_twfe, single_blas
+from truelift.did._panel import balanced_twfe, reordered_twfe
+from truelift.did._threads import single_blas
 from truelift.did._wild import wild_cluster_bootstrap
 from truelift.engines import engine_name, lazy_frame
 from truelift.errors import DesignError
