@@ -257,16 +257,25 @@ class ArrayFeeder:
     def _nn_source(self, win: Kern, a: int, b: int) -> Any:
         """What the window's nearest-neighbour residuals are computed from: its rows'
         neighbourhoods (no ties), or the residuals themselves (window searched whole)."""
+        key = (win.h, win.kernel)
+        if key in self._nn:
+            return self._nn[key]
         found = self._neighbours.bounds(a, b)
-        if found is not None:
-            return found
+        if found is not None and b - a > 4 * CHUNK:
+            return found  # residuals computed chunk by chunk
         if b <= a:
             return np.empty((0, self.ncols))
-        key = (win.h, win.kernel)
-        if key not in self._nn:
-            rows = slice(a, b)
-            self._nn[key] = nn_residuals(self.side.xv(rows), self.side.outcomes(rows), self.nnmatch)
-        return self._nn[key]
+        rows = slice(a, b)
+        if found is not None:
+            lo, hi = found
+            d = self.side.outcomes(slice(int(lo.min()), int(hi.max()) + 1))
+            out = nn_from_bounds(
+                d, slice(a - int(lo.min()), b - int(lo.min())), lo - lo.min(), hi - lo.min()
+            )
+        else:
+            out = nn_residuals(self.side.xv(rows), self.side.outcomes(rows), self.nnmatch)
+        self._nn[key] = out  # small windows: kept for the next request on the same window
+        return out
 
     def _nn_chunk(self, src: Any, a: int, s0: int, e0: int) -> np.ndarray:
         """The nearest-neighbour residuals of rows [s0, e0) of the window starting at a."""

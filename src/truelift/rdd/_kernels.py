@@ -175,16 +175,20 @@ def nn_from_bounds(d: np.ndarray, own: slice, lo: np.ndarray, hi: np.ndarray) ->
     """Residuals of the rows ``own`` of ``d`` whose neighbourhoods are rows lo..hi of ``d``
     (inclusive, the row itself included), from a cumulative sum of the centred columns."""
     n, k = d.shape
-    j = (hi - lo).astype(np.float64)
-    sf = np.sqrt(j / (j + 1))
-    res = np.empty((j.size, k))
+    jj = hi - lo  # number of neighbours: a few distinct values, so look the factors up
+    top = int(jj.max()) if jj.size else 0
+    j_tab = np.arange(top + 1, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sf_tab = np.sqrt(j_tab / (j_tab + 1))
+    j = np.take(j_tab, jj)
+    sf = np.take(sf_tab, jj)
+    res = np.empty((jj.size, k))
     csum = np.empty(n + 1)
     csum[0] = 0.0
-    hi1 = hi + 1
     for col in range(k):
         dc = d[:, col] - d[:, col].mean()
         np.cumsum(dc, out=csum[1:])
-        window = np.take(csum, hi1)
+        window = np.take(csum[1:], hi)
         window -= np.take(csum, lo)
         mine = dc[own]
         window -= mine
