@@ -116,17 +116,20 @@ def rd_arrays(
     t: np.ndarray | None = None,
     z: np.ndarray | None = None,
     cl: np.ndarray | None = None,
+    presorted: bool = False,
 ) -> tuple[RDFit, dict[str, object]]:
     """Sharp or fuzzy RD of y on x at cutoff c (right minus left), with rdrobust's steps.
 
-    The rows are sorted by x once (:func:`truelift.rdd._order.sort_rows`); every kernel window
-    is then a contiguous run of rows.
+    The rows are sorted by x once (:func:`truelift.rdd._order.sort_rows`; skipped when
+    ``presorted``: x already non-decreasing); every kernel window is then a contiguous run of
+    rows.
     """
     z = drop_collinear(z)
-    order, x, y = sort_rows(x, y)
-    t = None if t is None else np.take(t, order)
-    z = None if z is None else np.take(z, order, axis=0)
-    cl = None if cl is None else np.take(cl, order)
+    if not presorted:
+        order, x, y = sort_rows(x, y)
+        t = None if t is None else np.take(t, order)
+        z = None if z is None else np.take(z, order, axis=0)
+        cl = None if cl is None else np.take(cl, order)
     if not (x[0] < c < x[-1]):
         raise DataError(
             f"The cutoff {c:g} must lie strictly inside the range of the running variable "

@@ -95,6 +95,26 @@ def _hermite(x: float, p: int) -> float:
     return float(np.polyval(coefs[p], x))
 
 
+def _powers(u: np.ndarray, k: int) -> np.ndarray:
+    out = np.empty((u.size, k))
+    out[:, 0] = 1.0
+    for j in range(1, k):
+        np.multiply(out[:, j - 1], u, out=out[:, j])
+    return out
+
+
+def _after(pw: np.ndarray, x: np.ndarray, mass: bool) -> np.ndarray:
+    """Row i: the sum of pw over the rows after i (with mass points: after i's tie group's
+    first row, as rddensity)."""
+    tail = np.zeros_like(pw)
+    if pw.shape[0] > 1:
+        tail[:-1] = np.cumsum(pw[:0:-1], axis=0)[::-1]
+    if mass and x.size:
+        first = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+        tail = np.repeat(tail[first], np.diff(np.r_[first, x.size]), axis=0)
+    return tail
+
+
 def _fv(
     y: np.ndarray,
     x: np.ndarray,
@@ -106,29 +126,38 @@ def _fv(
     kernel: str,
     mass: bool,
 ) -> np.ndarray:
-    """rddensity's ``rddensity_fv``: rows l, r, diff, sum; columns hat, jackknife var, s-th deriv."""
-    nlh = int(np.sum(x < 0))
+    """rddensity's ``rddensity_fv``: rows l, r, diff, sum; columns hat, jackknife var, s-th deriv.
+
+    x is sorted. rddensity fits both sides in one regression whose design is block-diagonal
+    (left rows use the even columns, right rows the odd ones); the blocks are computed per side
+    and assembled, which gives the same matrices without the zero blocks.
+    """
+    nlh = int(np.searchsorted(x, 0.0, side="left"))
+    k = p + 1
     xl, xr = x[:nlh] / hl, x[nlh:] / hr
     if kernel == "uniform":
-        w = np.r_[np.full(nlh, 1 / (2 * hl)), np.full(x.size - nlh, 1 / (2 * hr))]
+        wl, wr = np.full(nlh, 1 / (2 * hl)), np.full(x.size - nlh, 1 / (2 * hr))
     elif kernel == "triangular":
-        w = np.r_[(1 + xl) / hl, (1 - xr) / hr]
+        wl, wr = (1 + xl) / hl, (1 - xr) / hr
     else:
-        w = np.r_[0.75 * (1 - xl**2) / hl, 0.75 * (1 - xr**2) / hr]
-    xp = np.zeros((x.size, 2 * p + 2))
-    hp = np.zeros(2 * p + 2)
-    for k in range(p + 1):
-        xp[:nlh, 2 * k] = xl**k
-        xp[nlh:, 2 * k + 1] = xr**k
-        hp[2 * k], hp[2 * k + 1] = hl**k, hr**k
-    xpw = xp * w[:, None]
+        wl, wr = 0.75 * (1 - xl**2) / hl, 0.75 * (1 - xr**2) / hr
+    pl, pr = _powers(xl, k), _powers(xr, k)
+    plw, prw = pl * wl[:, None], pr * wr[:, None]
+    ev, od = slice(0, 2 * k, 2), slice(1, 2 * k, 2)
+    gram = np.zeros((2 * k, 2 * k))
+    gram[ev, ev] = plw.T @ pl
+    gram[od, od] = prw.T @ pr
+    hp = np.zeros(2 * k)
+    hp[ev], hp[od] = hl ** np.arange(k), hr ** np.arange(k)
     out = np.full((4, 3), np.nan)
     try:
-        sinv = np.linalg.inv(xpw.T @ xp)
+        sinv = np.linalg.inv(gram)
     except np.linalg.LinAlgError:
         return out
     hinv = np.diag(1 / hp)
-    bcoef = (xpw.T @ y) @ sinv @ hinv
+    rhs = np.zeros(2 * k)
+    rhs[ev], rhs[od] = plw.T @ y[:nlh], prw.T @ y[nlh:]
+    bcoef = rhs @ sinv @ hinv
     out[:, 0] = [bcoef[2], bcoef[3], bcoef[3] - bcoef[2], bcoef[3] + bcoef[2]]
     out[:, 2] = [
         bcoef[2 * s],
@@ -136,13 +165,17 @@ def _fv(
         bcoef[2 * s + 1] - bcoef[2 * s],
         bcoef[2 * s + 1] + bcoef[2 * s],
     ]
-    tail = np.cumsum(np.vstack([np.zeros((1, xp.shape[1])), xpw[::-1]]), axis=0)
-    lmat = tail[x.size - 1 :: -1] / (n - 1)
-    if mass:
-        first = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
-        freq = np.diff(np.r_[first, x.size])
-        lmat = np.repeat(lmat[first], freq, axis=0)
-    v = hinv @ sinv @ (lmat.T @ lmat) @ sinv @ hinv
+    # jackknife: row i's score is the sum of the weighted design over the rows after it; left
+    # rows see all right rows in the odd columns
+    a_l = _after(plw, x[:nlh], mass) / (n - 1)
+    a_r = _after(prw, x[nlh:], mass) / (n - 1)
+    t_r = prw.sum(axis=0) / (n - 1)
+    meat = np.zeros((2 * k, 2 * k))
+    meat[ev, ev] = a_l.T @ a_l
+    meat[od, od] = a_r.T @ a_r + nlh * np.outer(t_r, t_r)
+    meat[ev, od] = np.outer(a_l.sum(axis=0), t_r)
+    meat[od, ev] = meat[ev, od].T
+    v = hinv @ sinv @ meat @ sinv @ hinv
     out[:, 1] = [v[2, 2], v[3, 3], v[2, 2] + v[3, 3] - 2 * v[2, 3], v[2, 2] + v[3, 3] + 2 * v[2, 3]]
     out[:, 1] = np.where(out[:, 1] < 0, np.nan, out[:, 1])
     return out
@@ -189,27 +222,48 @@ class Sample:
         return x[keep], y[keep]
 
 
+def _distinct_near(xs: np.ndarray, k: int, from_end: bool) -> np.ndarray:
+    """The k distinct values of sorted xs nearest its end (or start), by binary searches."""
+    out: list[float] = []
+    pos = xs.size if from_end else 0
+    while len(out) < k and (pos > 0 if from_end else pos < xs.size):
+        v = xs[pos - 1] if from_end else xs[pos]
+        out.append(float(v))
+        pos = int(np.searchsorted(xs, v, side="left" if from_end else "right"))
+    return np.asarray(out)
+
+
 def sample_arrays(xs: np.ndarray) -> Sample:
-    """The :class:`Sample` of sorted, centred values held in memory."""
+    """The :class:`Sample` of sorted, centred values held in memory.
+
+    Windows are found by binary search and only their rows' CDF values are computed (a tie
+    group is never split by a window |x| <= w, so the mass-point adjustment is unchanged).
+    """
     n = xs.size
-    mass = np.unique(xs).size != n
-    xu = np.unique(xs)
-    y_all = _cdf_y(n, xs, mass)
+    mass = n > 1 and bool(np.any(xs[1:] == xs[:-1]))
+    nl = int(np.searchsorted(xs, 0.0, side="left"))
     k = 20 + 7 + 2 + 1
+    left, right = xs[:nl], xs[nl:]
     near = {
-        "left": (np.abs(xs[xs < 0])[::-1][:k], np.abs(xu[xu < 0])[::-1][:k]),
-        "right": (xs[xs >= 0][:k], xu[xu >= 0][:k]),
+        "left": (np.abs(left[::-1][:k]), np.abs(_distinct_near(left, k, from_end=True))),
+        "right": (right[:k], _distinct_near(right, k, from_end=False)),
     }
+
+    def window(w: float) -> tuple[np.ndarray, np.ndarray]:
+        lo = int(np.searchsorted(xs, -w, side="left"))
+        hi = int(np.searchsorted(xs, w, side="right"))
+        return xs[lo:hi], _cdf_y(n, xs[lo:hi], mass, offset=lo)
+
     return Sample(
         n=n,
-        nl=int(np.sum(xs < 0)),
-        mass=bool(mass),
+        nl=nl,
+        mass=mass,
         mu=float(np.mean(xs)),
         sd=float(np.std(xs, ddof=1)),
         x_min=float(xs[0]),
         x_max=float(xs[-1]),
         near=near,
-        window=lambda w: (xs, y_all),
+        window=window,
     )
 
 
@@ -257,9 +311,12 @@ def density_test_arrays(
     p: int = 2,
     kernel: str = "triangular",
     h: float | tuple[float, float] | None = None,
+    presorted: bool = False,
 ) -> DensityTest:
-    """The Cattaneo-Jansson-Ma test on a numpy array (rddensity defaults)."""
-    xs = np.sort(np.asarray(x, dtype=np.float64)) - cutoff
+    """The Cattaneo-Jansson-Ma test on a numpy array (rddensity defaults; ``presorted``: x is
+    already non-decreasing)."""
+    xa = np.asarray(x, dtype=np.float64)
+    xs = (xa if presorted else np.sort(xa)) - cutoff
     if xs.size == 0:
         raise DataError("The density test needs observations; found none.")
     return density_test_sample(sample_arrays(xs), cutoff, p=p, kernel=kernel, h=h)

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,6 +20,7 @@ from truelift.errors import DataError
 from truelift.inference import adjust_pvalues
 from truelift.rdd._core import RDSpec, rd_arrays
 from truelift.rdd._fit import RDFit
+from truelift.rdd._order import sort_rows
 from truelift.rdd.density import DensityTest, Sample, density_test_arrays, density_test_sample
 from truelift.result import Diagnostic, Verdict
 
@@ -32,17 +32,22 @@ BW_MULTIPLES = (0.5, 0.75, 1.5, 2.0)
 
 
 def density_diagnostic(
-    x: np.ndarray, c: float, result: DensityTest | None = None, sample: Sample | None = None
+    x: np.ndarray,
+    c: float,
+    result: DensityTest | None = None,
+    sample: Sample | None = None,
+    presorted: bool = False,
 ) -> Diagnostic:
     """The density test as a blocking diagnostic (``result``: an already computed test;
-    ``sample``: the running variable as a :class:`Sample`, e.g. from a lazy engine)."""
+    ``sample``: the running variable as a :class:`Sample`, e.g. from a lazy engine;
+    ``presorted``: x already sorted)."""
     try:
         if result is not None:
             dt = result
         elif sample is not None:
             dt = density_test_sample(sample, c)
         else:
-            dt = density_test_arrays(x, c)
+            dt = density_test_arrays(x, c, presorted=presorted)
     except (DataError, np.linalg.LinAlgError, ValueError) as exc:
         return Diagnostic(
             "density test",
@@ -238,37 +243,48 @@ class Source(Protocol):
     def n_within(self, radius: float) -> int: ...
 
 
-@dataclass(frozen=True)
 class ArraySource:
-    """The diagnostics' data as numpy arrays (x_all: the running variable before any donut)."""
+    """The diagnostics' data as numpy arrays (x_all: the running variable before any donut).
 
-    x_all: np.ndarray
-    x: np.ndarray
-    y: np.ndarray
-    c: float
-    t: np.ndarray | None
-    z: np.ndarray | None
-    cl: np.ndarray | None
+    The rows are sorted by x once; every refit then works on sorted rows or contiguous
+    slices of them (no further sorting).
+    """
+
+    def __init__(self, x_all, x, y, c, t, z, cl) -> None:  # type: ignore[no-untyped-def]
+        self.x_all, self.c = x_all, c
+        order, self.x, self.y = sort_rows(x, y)
+        self.t, self.z, self.cl = (
+            None if a is None else np.take(a, order, axis=0) for a in (t, z, cl)
+        )
+        self._same = x_all is x
 
     def density(self) -> Diagnostic:
+        if self._same:  # no donut: the sorted running variable is at hand
+            return density_diagnostic(self.x, self.c, presorted=True)
         return density_diagnostic(self.x_all, self.c)
 
     def covariate(self, j: int, spec: RDSpec) -> RDFit:
         assert self.z is not None  # internal invariant: called for covariates only
-        return rd_arrays(self.x, self.z[:, j], self.c, spec)[0]
+        return rd_arrays(self.x, self.z[:, j], self.c, spec, presorted=True)[0]
 
     def placebo(self, side: str, spec: RDSpec) -> tuple[float, RDFit] | None:
-        keep = self.x < self.c if side == "left" else self.x >= self.c
-        xs, ys = self.x[keep], self.y[keep]
+        cut = int(np.searchsorted(self.x, self.c, side="left"))
+        rows = slice(0, cut) if side == "left" else slice(cut, self.x.size)
+        xs, ys = self.x[rows], self.y[rows]
         if xs.size < 40:
             return None
         cp = float(np.median(xs))
-        return cp, rd_arrays(xs, ys, cp, spec)[0]
+        return cp, rd_arrays(xs, ys, cp, spec, presorted=True)[0]
 
     def refit(self, spec: RDSpec, radius: float) -> RDFit:
-        sub = (lambda a: a) if radius <= 0 else (lambda a: a[np.abs(self.x - self.c) >= radius])
+        if radius <= 0:
+            sub = lambda a: a  # noqa: E731
+        else:  # dropping rows keeps the others sorted
+            keep = np.abs(self.x - self.c) >= radius
+            sub = lambda a: a[keep]  # noqa: E731
         t, z, cl = (None if a is None else sub(a) for a in (self.t, self.z, self.cl))
-        return rd_arrays(sub(self.x), sub(self.y), self.c, spec, t=t, z=z, cl=cl)[0]
+        x, y = sub(self.x), sub(self.y)
+        return rd_arrays(x, y, self.c, spec, t=t, z=z, cl=cl, presorted=True)[0]
 
     def n_within(self, radius: float) -> int:
         return int(np.count_nonzero(np.abs(self.x - self.c) < radius))
