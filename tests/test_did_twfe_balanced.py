@@ -35,11 +35,11 @@ def _panel(units: int = 600, periods: int = 8, seed: int = 0) -> pd.DataFrame:
 
 
 def _general(df: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, **kw):  # type: ignore[no-untyped-def]
-    """twfe with both closed forms switched off: alternating projections on the rows."""
+    """twfe with the closed forms switched off: the within transformation of the rows."""
     module = sys.modules["truelift.did.twfe"]
     with monkeypatch.context() as m:
-        m.setattr(module, "balanced_twfe", lambda *a, **k: None)
-        m.setattr(module, "reordered_twfe", lambda *a, **k: None)
+        for name in ("balanced_twfe", "reordered_twfe", "grid_twfe"):
+            m.setattr(module, name, lambda *a, **k: None)
         return twfe(df, **KW, **kw)
 
 
@@ -47,20 +47,26 @@ def _general(df: pd.DataFrame, monkeypatch: pytest.MonkeyPatch, **kw):  # type: 
     "kw",
     [{}, {"fe_dof": "nested"}, {"cluster": "region"}, {"cluster": "region", "fe_dof": "nested"}],
 )
-@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+@pytest.mark.parametrize("order", ["sorted", "shuffled", "unbalanced"])
 def test_closed_form_equals_general_path(kw, order, monkeypatch):
+    # sorted: read in place (_panel.balanced_twfe); shuffled: scattered into unit-major order
+    # (_panel.reordered_twfe); unbalanced (15 % of rows dropped): the grid (_grid.grid_twfe)
     df = _panel()
-    if order == "shuffled":  # the closed form after scattering the rows into unit-major order
-        df = df.sample(frac=1.0, random_state=3)
-        assert balanced_twfe(df, "y", "unit", "time", "d", kw.get("cluster"), "full") is None
-    else:
-        assert balanced_twfe(df, "y", "unit", "time", "d", kw.get("cluster"), "full") is not None
-    module, taken = sys.modules["truelift.did.twfe"], []
-    real = module.reordered_twfe
+    if order != "sorted":
+        df = df.sample(frac=1.0 if order == "shuffled" else 0.85, random_state=3)
+    sorted_fit = balanced_twfe(df, "y", "unit", "time", "d", kw.get("cluster"), "full")
+    assert (sorted_fit is not None) == (order == "sorted")
+    module, taken = sys.modules["truelift.did.twfe"], {}
     with monkeypatch.context() as m:
-        m.setattr(module, "reordered_twfe", lambda *a: taken.append(real(*a)) or taken[-1])
+        for name in ("reordered_twfe", "grid_twfe"):
+            real = getattr(module, name)
+            m.setattr(module, name, lambda *a, f=real, k=name: taken.setdefault(k, f(*a)))
         fast = twfe(df, **KW, **kw)
-    assert (order == "shuffled") == bool(taken and taken[0] is not None)
+    used = {k for k, v in taken.items() if v is not None}
+    assert (
+        used
+        == {"sorted": set(), "shuffled": {"reordered_twfe"}, "unbalanced": {"grid_twfe"}}[order]
+    )
     slow = _general(df, monkeypatch, **kw)
     assert fast.estimate == pytest.approx(slow.estimate, rel=1e-10)
     assert fast.std_error == pytest.approx(slow.std_error, rel=1e-10)

@@ -30,6 +30,7 @@ from truelift.did import _engine
 from truelift.did._common import FeDof, _choice, adoption, cluster_diagnostic, load_panel
 from truelift.did._engine import collect
 from truelift.did._fe import FEFit, cr1, fe_ols, fe_param_count, solve_gram
+from truelift.did._grid import grid_twfe
 from truelift.did._panel import balanced_twfe, reordered_twfe
 from truelift.did._threads import single_blas
 from truelift.did._wild import wild_cluster_bootstrap
@@ -290,8 +291,11 @@ def _memory_core(
     y, d = cols["outcome"], cols["treatment"]
     u, tc = codes["unit"], codes["time"]
     cl = codes["cluster"] if cluster else u
-    fast = reordered_twfe(y, d, u, tc, cl, levels["time"], fe_dof) if closed_form else None
-    if fast is not None:  # a balanced panel in another row order: the closed form
+    fast = None
+    if closed_form:  # balanced in another row order, or unbalanced with few gaps
+        fast = reordered_twfe(y, d, u, tc, cl, levels["time"], fe_dof)
+        fast = fast or grid_twfe(y, d, u, tc, cl, levels["time"], fe_dof)
+    if fast is not None:
         return _Core(fast.fit, cols.n_dropped, [], fast.share_negative, fast.negative,
                      fast.n_cohorts, True, fast.cells)  # fmt: skip
     fit = fe_ols(y, np.column_stack([d, cols.X]), [u, tc], cl, fe_dof=fe_dof)
