@@ -1,7 +1,9 @@
 """Two-way fixed effects (TWFE) regression of an outcome on a treatment indicator.
 
 ``twfe`` regresses the outcome on a treatment indicator with unit and time fixed effects, absorbed
-by the within transformation (:mod:`truelift.did._fe`; Gaure 2013; Correia 2016).
+by the within transformation: in closed form without transformed rows for a balanced panel
+(:mod:`truelift.did._panel`) or an unbalanced one with few gaps (:mod:`truelift.did._grid`),
+otherwise on the rows (:mod:`truelift.did._fe`; Gaure 2013; Correia 2016).
 
 Inference: cluster-robust (CR1) covariance with the small-sample factor
 ``G/(G-1) * (n-1)/(n-K)`` and a t(G-1) reference distribution (Stata, fixest; Cameron & Miller
@@ -138,7 +140,7 @@ def twfe(
 ) -> Estimate:
     """Two-way fixed-effects regression ``outcome ~ treatment + covariates | unit + time``.
 
-    Unit and time effects are absorbed (alternating projections). Standard errors are clustered by
+    Unit and time effects are absorbed (within transformation). Standard errors are clustered by
     ``cluster`` (default: ``unit``), CR1 with the ``G/(G-1)(n-1)/(n-K)`` factor (``fe_dof``
     decides whether fixed effects nested in clusters count in K) and a t(G-1) interval.
     ``wild_bootstrap=True`` replaces the p-value and interval by the restricted wild cluster
