@@ -27,7 +27,7 @@ from truelift.rdd._kernels import (
     residuals,
     vander,
 )
-from truelift.rdd._nn import NeighbourCache
+from truelift.rdd._nn import NeighbourCache, Neighbourhoods
 from truelift.rdd._sums import (
     Col,
     Factor,
@@ -44,7 +44,7 @@ from truelift.rdd.bins import side_bins
 
 __all__ = ["CHUNK", "ArrayFeeder", "Side"]
 
-CHUNK = 1 << 16
+CHUNK = 1 << 15
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -267,15 +267,17 @@ class ArrayFeeder:
             return np.empty((0, self.ncols))
         rows = slice(a, b)
         if found is not None:
-            lo, hi = found
-            d = self.side.outcomes(slice(int(lo.min()), int(hi.max()) + 1))
-            out = nn_from_bounds(
-                d, slice(a - int(lo.min()), b - int(lo.min())), lo - lo.min(), hi - lo.min()
-            )
+            out = self._from_bounds(found, a, a, b)
         else:
             out = nn_residuals(self.side.xv(rows), self.side.outcomes(rows), self.nnmatch)
         self._nn[key] = out  # small windows: kept for the next request on the same window
         return out
+
+    def _from_bounds(self, nb: Neighbourhoods, a: int, s0: int, e0: int) -> np.ndarray:
+        lo, hi = nb.span(s0, e0)
+        ea, eb = int(lo.min()), int(hi.max()) + 1
+        d = self.side.outcomes(slice(ea, eb))
+        return nn_from_bounds(d, slice(s0 - ea, e0 - ea), lo - ea, hi - ea)
 
     def _nn_chunk(self, src: Any, a: int, s0: int, e0: int) -> np.ndarray:
         """The nearest-neighbour residuals of rows [s0, e0) of the window starting at a."""
@@ -283,10 +285,7 @@ class ArrayFeeder:
             return src[s0 - a : e0 - a]
         if e0 <= s0:
             return np.empty((0, self.ncols))
-        lo, hi = src[0][s0 - a : e0 - a], src[1][s0 - a : e0 - a]
-        ea, eb = int(lo.min()), int(hi.max()) + 1
-        d = self.side.outcomes(slice(ea, eb))
-        return nn_from_bounds(d, slice(s0 - ea, e0 - ea), lo - ea, hi - ea)
+        return self._from_bounds(src, a, s0, e0)
 
     def _factor(
         self,

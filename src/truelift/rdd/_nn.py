@@ -23,46 +23,64 @@ from truelift.rdd._kernels import _nn_search_distinct
 if TYPE_CHECKING:
     from truelift.rdd._array import Side
 
-__all__ = ["NeighbourCache"]
+__all__ = ["NeighbourCache", "Neighbourhoods"]
+
+
+class Neighbourhoods:
+    """Rows [a, b)'s neighbourhoods, stored compactly as offsets: row i's neighbours are rows
+    i - left[i - a] .. i + right[i - a] (at most ``matches`` a side without ties)."""
+
+    def __init__(self, a: int, left: np.ndarray, right: np.ndarray) -> None:
+        self.a, self.left, self.right = a, left, right
+
+    def span(self, s0: int, e0: int) -> tuple[np.ndarray, np.ndarray]:
+        """Absolute (lo, hi) rows, inclusive, of rows [s0, e0)."""
+        i = np.arange(s0, e0)
+        k = slice(s0 - self.a, e0 - self.a)
+        return i - self.left[k], i + self.right[k]
 
 
 class NeighbourCache:
-    """Neighbourhoods (absolute lo..hi rows) of one side's rows for windows [a, b)."""
+    """Neighbourhoods of one side's rows for windows [a, b), the widest one searched kept."""
 
     def __init__(self, side: Side, matches: int, chunk: int) -> None:
         self.side, self.matches, self.chunk = side, matches, chunk
-        self._range: tuple[int, int] | None = None
-        self._lo = self._hi = np.empty(0, dtype=np.int64)
+        self.dtype = np.int8 if matches <= 127 else np.int64
+        self._kept: Neighbourhoods | None = None
+        self._end = 0
 
-    def bounds(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """(lo, hi) for the rows of [a, b) with neighbours searched within [a, b); None when
-        the window holds tied values (then the caller searches it whole)."""
+    def bounds(self, a: int, b: int) -> Neighbourhoods | None:
+        """The rows of [a, b) with neighbours searched within [a, b); None when the window
+        holds tied values (then the caller searches it whole)."""
         cap = min(self.matches, b - a - 1)
         if cap < 1:
             return None
-        rng = self._range
-        if rng is not None and rng[0] <= a and b <= rng[1] and cap == self.matches:
-            lo = self._lo[a - rng[0] : b - rng[0]].copy()
-            hi = self._hi[a - rng[0] : b - rng[0]].copy()
-            if self._fix_edges(lo, hi, a, b, cap):
-                return lo, hi
+        kept = self._kept
+        if kept is not None and kept.a <= a and b <= self._end and cap == self.matches:
+            k = slice(a - kept.a, b - kept.a)
+            nb = Neighbourhoods(a, kept.left[k].copy(), kept.right[k].copy())
+            if self._fix_edges(nb, b, cap):
+                return nb
         found = self._search(a, b, cap)
         if found is None:
             return None
-        if cap == self.matches and (rng is None or b - a > rng[1] - rng[0]):
-            self._range, self._lo, self._hi = (a, b), found[0], found[1]
+        if cap == self.matches and (kept is None or b - a > self._end - kept.a):
+            self._kept, self._end = found, b
         return found
 
     def _local(self, lo: int, hi: int, cap: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(left, right) offsets of the rows [lo, hi) searched within that range."""
         x = self.side.xv(slice(lo, hi))
         if x.size < 2 or bool(np.any(x[1:] == x[:-1])) or not np.isfinite(x[-1] - x[0]):
             return None
-        return _nn_search_distinct(x, cap)
+        first, last = _nn_search_distinct(x, cap)
+        i = np.arange(x.size)
+        return i - first, last - i
 
-    def _search(self, a: int, b: int, cap: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def _search(self, a: int, b: int, cap: int) -> Neighbourhoods | None:
         margin = 4 * (cap + 1)
-        lo_all = np.empty(b - a, dtype=np.int64)
-        hi_all = np.empty(b - a, dtype=np.int64)
+        left = np.empty(b - a, dtype=self.dtype)
+        right = np.empty(b - a, dtype=self.dtype)
         for s0 in range(a, b, self.chunk):
             e0 = min(s0 + self.chunk, b)
             ea, eb = max(a, s0 - margin), min(b, e0 + margin)
@@ -70,26 +88,32 @@ class NeighbourCache:
             if found is None:
                 return None
             k0, k1 = s0 - ea, e0 - ea
-            lo, hi = found[0][k0:k1], found[1][k0:k1]
-            if (ea > a and int(lo.min()) == 0) or (eb < b and int(hi.max()) == eb - ea - 1):
+            if _touches(found, k0, k1, ea > a, eb < b, eb - ea):
                 return None  # cannot happen without ties (at most cap neighbours a side)
-            lo_all[s0 - a : e0 - a] = lo + ea
-            hi_all[s0 - a : e0 - a] = hi + ea
-        return lo_all, hi_all
+            left[s0 - a : e0 - a] = found[0][k0:k1]
+            right[s0 - a : e0 - a] = found[1][k0:k1]
+        return Neighbourhoods(a, left, right)
 
-    def _fix_edges(self, lo: np.ndarray, hi: np.ndarray, a: int, b: int, cap: int) -> bool:
+    def _fix_edges(self, nb: Neighbourhoods, b: int, cap: int) -> bool:
         """Re-search the rows within cap of the window's ends (the only ones whose
-        neighbourhood in the cached range can reach outside the window)."""
+        neighbourhood in the kept range can reach outside the window)."""
+        a = nb.a
         span = min(b - a, 4 * (cap + 1))
         k = min(cap + 1, b - a)
         for ea, eb, rows in ((a, a + span, slice(0, k)), (b - span, b, slice(b - a - k, b - a))):
             found = self._local(ea, eb, cap)
             if found is None:
                 return False
-            sub = slice(rows.start + a - ea, rows.stop + a - ea)
-            f_lo, f_hi = found[0][sub], found[1][sub]
-            if (ea > a and int(f_lo.min()) == 0) or (eb < b and int(f_hi.max()) == eb - ea - 1):
+            k0, k1 = rows.start + a - ea, rows.stop + a - ea
+            if _touches(found, k0, k1, ea > a, eb < b, eb - ea):
                 return False
-            lo[rows] = f_lo + ea
-            hi[rows] = f_hi + ea
+            nb.left[rows] = found[0][k0:k1]
+            nb.right[rows] = found[1][k0:k1]
         return True
+
+
+def _touches(found, k0, k1, inner_lo, inner_hi, size):  # type: ignore[no-untyped-def]
+    """Whether a row of [k0, k1) reached an inner edge of its search range (0 or size - 1)."""
+    rows = np.arange(k0, k1)
+    lo, hi = rows - found[0][k0:k1], rows + found[1][k0:k1]
+    return (inner_lo and int(lo.min()) == 0) or (inner_hi and int(hi.max()) == size - 1)
