@@ -47,13 +47,20 @@ def workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_blas: Any = None  # threadpoolctl's controller, built once: scanning the loaded libraries costs ms
+
+
 def single_threaded_blas() -> contextlib.AbstractContextManager[Any]:
     """Limit BLAS to one thread (see the module docstring)."""
+    global _blas
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    with _lock:
+        if _blas is None:
+            _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")  # type: ignore[no-any-return]
 
 
 def ranges(n: int, parts: int) -> list[tuple[int, int]]:
@@ -80,9 +87,12 @@ def map_ranges(fn: Callable[[int, int], T], n: int) -> list[T]:
     With fewer than :data:`MIN_ROWS` rows, one worker, or when called from inside a worker, a
     single call ``fn(0, n)``.
     """
-    k = workers() if n >= MIN_ROWS and not getattr(_inside, "on", False) else 1
+    if n < MIN_ROWS or getattr(_inside, "on", False):
+        return [fn(0, n)]  # small products: BLAS threads do not start; nested: already limited
+    k = workers()
     if k == 1:
-        return [fn(0, n)]
+        with single_threaded_blas():
+            return [fn(0, n)]
 
     def run(r: tuple[int, int]) -> T:
         _inside.on = True

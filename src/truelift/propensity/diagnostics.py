@@ -54,12 +54,16 @@ def balance_sums(
 
     def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         s1, s2 = np.zeros((k, m)), np.zeros((k, m))
+        size = min(step, max(hi - lo, 1))  # buffers reused block to block (no page faults)
+        wbuf, sq = np.empty((size, m), order="F"), np.empty((size, k), order="F")
         for a in range(lo, hi, step):
             b = min(a + step, hi)
-            Bb = B[a:b]
-            Wb = np.stack([c[a:b] for c in cols], axis=1)
+            Bb, Wb, Sb = B[a:b], wbuf[: b - a], sq[: b - a]
+            for j, c in enumerate(cols):
+                Wb[:, j] = c[a:b]
+            np.multiply(Bb, Bb, out=Sb)
             s1 += Bb.T @ Wb
-            s2 += (Bb * Bb).T @ Wb
+            s2 += Sb.T @ Wb
         return s1, s2
 
     parts = map_ranges(part, B.shape[0])
@@ -205,7 +209,9 @@ def overlap_facts_of(
 def _merge_arms(parts: list[dict[str, float]]) -> dict[str, float]:
     """Combine :func:`arm_summary` figures of disjoint row ranges."""
     live = [p for p in parts if p["n"] > 0] or parts[:1]
-    out = {key: float(sum(p[key] for p in live)) for key in ("n", "n_below", "n_above", "sw", "sw2")}
+    out = {
+        key: float(sum(p[key] for p in live)) for key in ("n", "n_below", "n_above", "sw", "sw2")
+    }
     out["e_min"] = min(p["e_min"] for p in live)
     out["e_max"] = max(p["e_max"] for p in live)
     out["w_max"] = max(p["w_max"] for p in live)
