@@ -17,11 +17,11 @@ import contextlib
 import itertools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["MIN_ROWS", "map_ranges", "ranges", "single_threaded_blas", "workers"]
+__all__ = ["MIN_ROWS", "map_ranges", "ranges", "run_jobs", "single_threaded_blas", "workers"]
 
 T = TypeVar("T")
 
@@ -103,3 +103,28 @@ def map_ranges(fn: Callable[[int, int], T], n: int) -> list[T]:
 
     with single_threaded_blas():
         return list(_executor(k).map(run, ranges(n, k)))
+
+
+def run_jobs(jobs: Sequence[Callable[[], T]], threaded: bool = True) -> list[T]:
+    """Run independent jobs (e.g. one per column or per block), spread over the worker threads;
+    the calling thread takes the first share. Results come back in job order, so sums combined
+    from them do not depend on timing. Sequential when ``threaded`` is false, for one job, or
+    from inside a worker."""
+    k = min(workers(), len(jobs))
+    if not threaded or k < 2 or getattr(_inside, "on", False):
+        return [job() for job in jobs]
+
+    def group(part: Sequence[Callable[[], T]]) -> list[T]:
+        _inside.on = True
+        try:
+            return [job() for job in part]
+        finally:
+            _inside.on = False
+
+    shares = [jobs[lo:hi] for lo, hi in ranges(len(jobs), k)]
+    pool = _executor(workers())
+    others = [pool.submit(group, share) for share in shares[1:]]
+    out = [job() for job in shares[0]]
+    for fut in others:
+        out.extend(fut.result())
+    return out

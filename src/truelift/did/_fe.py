@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from truelift._parallel import MIN_ROWS, run_jobs
 from truelift.did._common import FeDof
-from truelift.did._threads import THREADED, pair
 from truelift.errors import ConvergenceError, DataError, IdentificationError
 
 __all__ = ["FEFit", "cr1", "demean", "fe_ols", "fe_param_count", "panel_layout", "solve_gram"]
@@ -248,7 +248,7 @@ def fe_ols(
     """
     layout = panel_layout(groups)
     jobs = [lambda c=c: demean(c, groups, layout=layout) for c in [y, *X.T]]
-    done = pair(jobs, y.size * len(jobs) >= THREADED)  # columns on two threads
+    done = run_jobs(jobs, y.size * len(jobs) >= MIN_ROWS)  # columns on two threads
     yt, Xt = done[0], np.column_stack(done[1:])
     coef, bread = solve_gram(Xt.T @ Xt, Xt.T @ yt)
     resid = yt - Xt @ coef

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from truelift._parallel import MIN_ROWS, run_jobs
 from truelift.did._common import FeDof, dense_codes
 from truelift.did._fe import FEFit, cr1, fe_param_count, solve_gram
 from truelift.did._panel import BalancedTWFE
-from truelift.did._threads import THREADED, pair
 
 __all__ = ["grid_twfe"]
 
@@ -35,7 +35,7 @@ _BLOCK = 1 << 15  # cells per block
 
 def _blocks(fn: Any, N: int, T: int) -> list[Any]:
     mid = N // 2
-    return pair([lambda: fn(0, mid), lambda: fn(mid, N)], N * T >= THREADED)
+    return run_jobs([lambda: fn(0, mid), lambda: fn(mid, N)], N * T >= MIN_ROWS)
 
 
 def _first_pass(
@@ -159,14 +159,14 @@ def grid_twfe(
     cohorts = np.flatnonzero(present) - 1
     cohort = (np.cumsum(present) - 1)[first + 1]
     mid = N // 2
-    parts = pair(
+    parts = run_jobs(
         [
             lambda: _second_pass(W, Y, D, rows[:mid], gamma_d, gamma_y, cohort[:mid],
                                  cohorts.size, 0, mid),
             lambda: _second_pass(W, Y, D, rows[mid:], gamma_d, gamma_y, cohort[mid:],
                                  cohorts.size, mid, N),
         ],
-        N * T >= THREADED,
+        N * T >= MIN_ROWS,
     )  # fmt: skip
     per = np.concatenate([p[0] for p in parts])
     wsum = parts[0][1] + parts[1][1]

@@ -16,9 +16,9 @@ it is a small (T+1) x T table, and everything TWFE reports follows from per-unit
   period outcome sums of the group-means plot.
 
 Pass one reads the keys and the treatment (layout, 0/1, absorbing), pass two the outcome;
-both run over blocks of units that stay in cache, split over two threads (numpy releases the
-GIL; :mod:`truelift.did._threads`). Anything else (unsorted or unbalanced rows, a treatment that switches off, missing values,
-non-integer keys, covariates) returns ``None`` and the caller takes the general path, which
+both run over blocks of units that stay in cache, split over the worker threads (numpy releases
+the GIL; :func:`truelift._parallel.run_jobs`). Anything else (unsorted or unbalanced rows, a
+treatment that switches off, missing values, non-integer keys, covariates) returns ``None`` and the caller takes the general path, which
 also raises the errors. The numbers equal the general path's up to floating-point rounding.
 """
 
@@ -31,9 +31,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from truelift import _frame
+from truelift._parallel import MIN_ROWS, run_jobs
 from truelift.did._common import FeDof, dense_codes
 from truelift.did._fe import FEFit, cr1, fe_param_count, solve_gram
-from truelift.did._threads import THREADED, pair
 from truelift.errors import DataError
 
 __all__ = ["BalancedTWFE", "balanced_twfe", "reordered_twfe", "sorted_twfe"]
@@ -56,7 +56,7 @@ class BalancedTWFE:
 def _halves(fn: Callable[[int, int], R], N: int, T: int) -> list[R]:
     """``fn`` over the unit ranges of two halves (two threads for large panels), in order."""
     mid = N // 2
-    return pair([lambda: fn(0, mid), lambda: fn(mid, N)], N * T >= THREADED)
+    return run_jobs([lambda: fn(0, mid), lambda: fn(mid, N)], N * T >= MIN_ROWS)
 
 
 def _column(df: Any, name: str, kinds: str) -> np.ndarray | None:

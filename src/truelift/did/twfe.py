@@ -28,13 +28,13 @@ from typing import Any, Literal
 import numpy as np
 
 from truelift import _frame
+from truelift._parallel import single_threaded_blas
 from truelift.did import _engine
 from truelift.did._common import FeDof, _choice, adoption, cluster_diagnostic, load_panel
 from truelift.did._engine import collect
 from truelift.did._fe import FEFit, cr1, fe_ols, fe_param_count, solve_gram
 from truelift.did._grid import grid_twfe
 from truelift.did._panel import balanced_twfe, reordered_twfe
-from truelift.did._threads import single_blas
 from truelift.did._wild import wild_cluster_bootstrap
 from truelift.engines import engine_name, lazy_frame
 from truelift.errors import DesignError
@@ -164,7 +164,7 @@ def twfe(
             )
             engine = f"{engine_name(lf)} (rows collected: {why})"
             data = collect(lf, [outcome, unit, time, treatment, cluster, *(covariates or [])])
-        with single_blas():
+        with single_threaded_blas():
             fast = None
             if not wild_bootstrap and not covariates:
                 fast = balanced_twfe(data, outcome, unit, time, treatment, cluster, fe_dof)
