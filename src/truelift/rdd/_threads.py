@@ -4,15 +4,10 @@ Each side's fits read only that side's rows and caches, and numpy releases the G
 loops, so on large in-memory data the left side runs on a worker thread while the right side
 runs on the caller's. Results are the same as running them one after the other (each side's
 arithmetic is unchanged). Feeders that query an engine (``threads`` False) stay sequential.
-
-A second thread only pays when a core is free: on an oversubscribed machine the two threads
-share one core and the GIL hand-offs cost CPU time (measured +10-30 %) for no gain in wall time.
-So the split is used only when the one-minute load average leaves at least half a core idle.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -33,18 +28,9 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def _core_free() -> bool:
-    try:
-        cores = len(os.sched_getaffinity(0))
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not on every platform
-        return (os.cpu_count() or 1) > 1
-    return cores > 1 and load <= cores - 0.5
-
-
 def pair(n_rows: int, left: Callable[[], T], right: Callable[[], U]) -> tuple[T, U]:
-    """(left(), right()), at once when ``n_rows`` is large and a core is free."""
-    if n_rows < MIN_ROWS or not _core_free():
+    """(left(), right()), at once when ``n_rows`` is large."""
+    if n_rows < MIN_ROWS:
         return left(), right()
     fut = _executor().submit(left)
     try:
