@@ -124,7 +124,12 @@ def run_jobs(jobs: Sequence[Callable[[], T]], threaded: bool = True) -> list[T]:
     shares = [jobs[lo:hi] for lo, hi in ranges(len(jobs), k)]
     pool = _executor(workers())
     others = [pool.submit(group, share) for share in shares[1:]]
-    out = [job() for job in shares[0]]
+    try:
+        out = [job() for job in shares[0]]
+    except BaseException:
+        for fut in others:  # let the other shares finish before the error propagates
+            fut.exception()
+        raise
     for fut in others:
         out.extend(fut.result())
     return out

@@ -9,8 +9,9 @@ arithmetic is unchanged). Feeders that query an engine (``threads`` False) stay 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+
+from truelift._parallel import run_jobs
 
 __all__ = ["MIN_ROWS", "both", "pair"]
 
@@ -18,27 +19,14 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 MIN_ROWS = 200_000
-_pool: ThreadPoolExecutor | None = None
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="truelift-rdd")
-    return _pool
 
 
 def pair(n_rows: int, left: Callable[[], T], right: Callable[[], U]) -> tuple[T, U]:
-    """(left(), right()), at once when ``n_rows`` is large."""
-    if n_rows < MIN_ROWS:
-        return left(), right()
-    fut = _executor().submit(left)
-    try:
-        r = right()
-    except BaseException:
-        fut.exception()  # wait for the other side before propagating
-        raise
-    return fut.result(), r
+    """(left(), right()), at once (:func:`truelift._parallel.run_jobs`) when ``n_rows`` is
+    large."""
+    jobs: list[Callable[[], Any]] = [left, right]
+    a, b = run_jobs(jobs, threaded=n_rows >= MIN_ROWS)
+    return cast(T, a), cast(U, b)
 
 
 def both(fl: Any, fr: Any, left: Callable[[], T], right: Callable[[], U]) -> tuple[T, U]:
