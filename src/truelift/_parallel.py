@@ -81,13 +81,15 @@ def _executor(size: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def map_ranges(fn: Callable[[int, int], T], n: int) -> list[T]:
-    """``fn(lo, hi)`` over one row range per worker thread (in order), BLAS single-threaded.
+def map_ranges(fn: Callable[[int, int], T], n: int, work: int | None = None) -> list[T]:
+    """``fn(lo, hi)`` over one range of ``0..n`` per worker thread (in order), BLAS
+    single-threaded.
 
-    With fewer than :data:`MIN_ROWS` rows, one worker, or when called from inside a worker, a
-    single call ``fn(0, n)``.
+    ``work`` is the number of elements the whole job touches (default ``n``; e.g. units x
+    periods when the ranges are units). With less than :data:`MIN_ROWS` of work, one worker, or
+    when called from inside a worker, a single call ``fn(0, n)``.
     """
-    if n < MIN_ROWS or getattr(_inside, "on", False):
+    if (n if work is None else work) < MIN_ROWS or getattr(_inside, "on", False):
         return [fn(0, n)]  # small products: BLAS threads do not start; nested: already limited
     k = workers()
     if k == 1:

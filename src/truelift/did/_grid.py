@@ -19,23 +19,16 @@ treatment is not absorbing, clusters cut through units, or the small system is n
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from truelift._parallel import MIN_ROWS, run_jobs
-from truelift.did._common import FeDof, dense_codes
+from truelift._parallel import map_ranges
+from truelift.did._common import FeDof
 from truelift.did._fe import FEFit, cr1, fe_param_count, solve_gram
-from truelift.did._panel import BalancedTWFE
+from truelift.did._panel import BalancedTWFE, unit_clusters
 
 __all__ = ["grid_twfe"]
 
 _BLOCK = 1 << 15  # cells per block
-
-
-def _blocks(fn: Any, N: int, T: int) -> list[Any]:
-    mid = N // 2
-    return run_jobs([lambda: fn(0, mid), lambda: fn(mid, N)], N * T >= MIN_ROWS)
 
 
 def _first_pass(
@@ -136,17 +129,15 @@ def grid_twfe(
     Y.ravel()[pos], D.ravel()[pos] = y, d == 1
     cl_unit = None
     if cl is not unit:
-        per_unit = np.empty(N, dtype=np.int64)
-        per_unit[unit] = cl
-        if not np.array_equal(per_unit[unit], cl):
+        cl_unit = unit_clusters(unit, cl, N)
+        if cl_unit is None:
             return None
-        cl_unit, _ = dense_codes(per_unit)
-    first_pass = _blocks(lambda lo, hi: _first_pass(W, Y, D, lo, hi), N, T)
+    first_pass = map_ranges(lambda lo, hi: _first_pass(W, Y, D, lo, hi), N, work=N * T)
     if not all(fp[0] for fp in first_pass):
         return None  # not absorbing: the general path warns
     first = np.concatenate([fp[1] for fp in first_pass])
     rows = np.concatenate([fp[2] for fp in first_pass])
-    acc = first_pass[0][3] + first_pass[1][3]
+    acc = np.sum([fp[3] for fp in first_pass], axis=0)
     gram = np.diag(acc[:, T]) - acc[:, :T]  # B' M_A B
     rhs = acc[:, T + 1 : T + 3] - acc[:, T + 3 :]  # B' M_A y, B' M_A d
     pinv = np.linalg.pinv(gram, rcond=1e-12, hermitian=True)
@@ -158,19 +149,16 @@ def grid_twfe(
     present = np.bincount(first + 1, minlength=T + 1) > 0  # cohorts: -1 (never), 0..T-1
     cohorts = np.flatnonzero(present) - 1
     cohort = (np.cumsum(present) - 1)[first + 1]
-    mid = N // 2
-    parts = run_jobs(
-        [
-            lambda: _second_pass(W, Y, D, rows[:mid], gamma_d, gamma_y, cohort[:mid],
-                                 cohorts.size, 0, mid),
-            lambda: _second_pass(W, Y, D, rows[mid:], gamma_d, gamma_y, cohort[mid:],
-                                 cohorts.size, mid, N),
-        ],
-        N * T >= MIN_ROWS,
-    )  # fmt: skip
+    parts = map_ranges(
+        lambda lo, hi: _second_pass(
+            W, Y, D, rows[lo:hi], gamma_d, gamma_y, cohort[lo:hi], cohorts.size, lo, hi
+        ),
+        N,
+        work=N * T,
+    )
     per = np.concatenate([p[0] for p in parts])
-    wsum = parts[0][1] + parts[1][1]
-    cells = parts[0][2] + parts[1][2]
+    wsum = np.sum([p[1] for p in parts], axis=0)
+    cells = np.sum([p[2] for p in parts], axis=0)
     if not np.isfinite(cells.sum()):
         return None
     coef, bread = solve_gram(np.array([[per[:, 1].sum()]]), np.array([per[:, 0].sum()]))

@@ -17,29 +17,27 @@ it is a small (T+1) x T table, and everything TWFE reports follows from per-unit
 
 Pass one reads the keys and the treatment (layout, 0/1, absorbing), pass two the outcome;
 both run over blocks of units that stay in cache, split over the worker threads (numpy releases
-the GIL; :func:`truelift._parallel.run_jobs`). Anything else (unsorted or unbalanced rows, a
+the GIL; :func:`truelift._parallel.map_ranges`). Anything else (unsorted or unbalanced rows, a
 treatment that switches off, missing values, non-integer keys, covariates) returns ``None`` and the caller takes the general path, which
 also raises the errors. The numbers equal the general path's up to floating-point rounding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from truelift import _frame
-from truelift._parallel import MIN_ROWS, run_jobs
+from truelift._parallel import map_ranges
 from truelift.did._common import FeDof, dense_codes
 from truelift.did._fe import FEFit, cr1, fe_param_count, solve_gram
 from truelift.errors import DataError
 
-__all__ = ["BalancedTWFE", "balanced_twfe", "reordered_twfe", "sorted_twfe"]
+__all__ = ["BalancedTWFE", "balanced_twfe", "reordered_twfe", "sorted_twfe", "unit_clusters"]
 
 _BLOCK = 1 << 15  # cells per block (256 KiB of float64): blocks stay in cache
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -53,10 +51,14 @@ class BalancedTWFE:
     cells: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def _halves(fn: Callable[[int, int], R], N: int, T: int) -> list[R]:
-    """``fn`` over the unit ranges of two halves (two threads for large panels), in order."""
-    mid = N // 2
-    return run_jobs([lambda: fn(0, mid), lambda: fn(mid, N)], N * T >= MIN_ROWS)
+def unit_clusters(unit: np.ndarray, cl: np.ndarray, N: int) -> np.ndarray | None:
+    """Cluster code per unit (dense), or ``None`` when some unit's rows fall in two clusters
+    (then the rows are needed)."""
+    per_unit = np.empty(N, dtype=np.int64)
+    per_unit[unit] = cl
+    if not np.array_equal(per_unit[unit], cl):
+        return None
+    return dense_codes(per_unit)[0]
 
 
 def _column(df: Any, name: str, kinds: str) -> np.ndarray | None:
@@ -212,11 +214,9 @@ def reordered_twfe(
     ys[pos], ds[pos] = y, d
     cl_unit = None
     if cl is not unit:
-        per_unit = np.empty(N, dtype=np.int64)
-        per_unit[unit] = cl
-        if not np.array_equal(per_unit[unit], cl):
+        cl_unit = unit_clusters(unit, cl, N)
+        if cl_unit is None:
             return None
-        cl_unit, _ = dense_codes(per_unit)
     return sorted_twfe(ys, ds, times, cl_unit, fe_dof)
 
 
@@ -233,7 +233,7 @@ def sorted_twfe(
     columns) are checked to be in that order; ``None`` when the order is known."""
     T = times.size
     N = y.size // T
-    checks = _halves(lambda lo, hi: _check_block(keys, d, T, lo, hi), N, T)
+    checks = map_ranges(lambda lo, hi: _check_block(keys, d, T, lo, hi), N, work=N * T)
     if not all(ok for ok, _ in checks):
         return None
     D2 = d.reshape(N, T)
@@ -251,10 +251,10 @@ def sorted_twfe(
     index = np.zeros(T + 1, dtype=np.int64)
     index[present] = np.arange(present.size)
     ki = index[k]
-    sums = _halves(lambda lo, hi: _sum_block(y, ki, table[present], T, lo, hi), N, T)
+    sums = map_ranges(lambda lo, hi: _sum_block(y, ki, table[present], T, lo, hi), N, work=N * T)
     P = np.concatenate([s[0] for s in sums])
     S = np.zeros((T + 1, T))
-    S[present] = sums[0][1] + sums[1][1]
+    S[present] = np.sum([s[1] for s in sums], axis=0)
     ysum = S.sum(axis=0)
     if not np.isfinite(ysum.sum()) or (np.ptp(y[: 4 * T]) == 0 and np.ptp(y) == 0):
         return None  # missing, infinite or constant outcome: the general path raises
