@@ -246,17 +246,21 @@ class Source(Protocol):
 class ArraySource:
     """The diagnostics' data as numpy arrays (x_all: the running variable before any donut).
 
-    The rows are sorted by x once; every refit then works on sorted rows or contiguous
-    slices of them (no further sorting).
+    The rows are sorted by x once (``presorted``: the caller already did); every refit then
+    works on sorted rows or contiguous slices of them (no further sorting).
     """
 
-    def __init__(self, x_all, x, y, c, t, z, cl) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, x_all, x, y, c, t, z, cl, presorted=False) -> None:  # type: ignore[no-untyped-def]
         self.x_all, self.c = x_all, c
-        order, self.x, self.y = sort_rows(x, y)
-        self.t, self.z, self.cl = (
-            None if a is None else np.take(a, order, axis=0) for a in (t, z, cl)
-        )
-        self._same = x_all is x
+        if presorted:
+            self.x, self.y, self.t, self.z, self.cl = x, y, t, z, cl
+        else:
+            order, self.x, self.y = sort_rows(x, y)
+            self.t, self.z, self.cl = (
+                None if a is None else np.take(a, order, axis=0) for a in (t, z, cl)
+            )
+        # x is x_all less the donut's rows: equal sizes mean the same values
+        self._same = x_all.size == self.x.size
 
     def density(self) -> Diagnostic:
         if self._same:  # no donut: the sorted running variable is at hand
@@ -330,7 +334,9 @@ def run_diagnostics(
     cl: Any,
     names: list[str],
     sign: float,
+    presorted: bool = False,
 ) -> tuple[Diagnostic, ...]:
-    """All RD diagnostics for a fit on (x, y) (x_all: the running variable before any donut)."""
-    src = ArraySource(x_all, x, y, c, t, z, cl)
+    """All RD diagnostics for a fit on (x, y) (x_all: the running variable before any donut;
+    ``presorted``: the rows of x, y, t, z, cl are already sorted by x)."""
+    src = ArraySource(x_all, x, y, c, t, z, cl, presorted=presorted)
     return diagnose(src, spec, fit, names if z is not None else [], sign)

@@ -27,6 +27,7 @@ from truelift.rdd._core import RDSpec, rd_arrays
 from truelift.rdd._engine import rd_lazy
 from truelift.rdd._engine_diagnostics import lazy_diagnostics
 from truelift.rdd._fit import RDFit
+from truelift.rdd._order import sort_rows
 from truelift.rdd.diagnostics import run_diagnostics
 from truelift.result import Diagnostic, Estimate
 
@@ -267,12 +268,16 @@ def rdd(
     t = sub(cols["treatment"] if treatment is not None else None)
     z = sub(cols.X if covariates else None)
     cl = sub(cols["cluster"] if cluster is not None else None)
-    fit, info = rd_arrays(xk, yk, c, spec, t=t, z=z, cl=cl)
+    # sorted once by the running variable, for the fit and every diagnostic refit
+    order, xk, yk = sort_rows(xk, yk)
+    t, z, cl = (None if a is None else np.take(a, order, axis=0) for a in (t, z, cl))
+    fit, info = rd_arrays(xk, yk, c, spec, t=t, z=z, cl=cl, presorted=True)
     sign = -1.0 if (treated_side == "below" and t is None) else 1.0
     diags = ()
     if diagnostics:
         names = list(cols.X_names)
-        diags = run_diagnostics(x, xk, yk, c, spec, fit, t=t, z=z, cl=cl, names=names, sign=sign)
+        diags = run_diagnostics(x, xk, yk, c, spec, fit, t=t, z=z, cl=cl, names=names,
+                                sign=sign, presorted=True)  # fmt: skip
     frame = _Frame(int(xk.size), cols.n_dropped, list(cols.X_names), "in-memory", None)
     return _result(fit, info, spec, sign, frame, diags, outcome, running, treatment,
                    treated_side, cluster, c, float(donut), conf_level)  # fmt: skip
