@@ -19,6 +19,7 @@ import numpy as np
 from truelift.rdd._kernels import (
     gram_moments,
     kweight,
+    kweight_u,
     meat,
     nn_from_bounds,
     nn_residuals,
@@ -154,6 +155,19 @@ def _cluster_power_sums(
     return sums
 
 
+def _owned(reqs: Sequence[Req]) -> list[bool]:
+    """For each request with one factor, whether no later request of the batch reads that
+    factor (its array may then be consumed in place)."""
+    out = []
+    for i, r in enumerate(reqs):
+        f = r.factors[0]
+        later = {g.k if isinstance(g, Ind) else g for q in reqs[i + 1 :] for g in q.factors} | {
+            g for q in reqs[i + 1 :] for g in q.factors
+        }
+        out.append(len(r.factors) == 1 and not isinstance(f, (Col, Ind)) and f not in later)
+    return out
+
+
 def _add(acc: Any, part: Any) -> Any:
     if acc is None:
         return part
@@ -172,6 +186,7 @@ class ArrayFeeder:
         self.n = int(side.x.size)
         self.x_min = float(side.xv(slice(0, 1))[0]) if self.n else float("nan")
         self.x_max = float(side.xv(slice(self.n - 1, self.n))[0]) if self.n else float("nan")
+        self.negative = self.n > 0 and self.x_max < c  # the rows left of the cutoff
         self.has_t, self.has_z = side.t is not None, side.z is not None
         self.ncols = 1 + int(self.has_t) + (0 if side.z is None else side.z.shape[1])
         self.clustered = side.cl is not None
@@ -224,14 +239,20 @@ class ArrayFeeder:
         if any(isinstance(f, Resid) and f.nn for r in reqs for f in r.factors):
             nn = self._nn_source(win, a, b)
         acc: list[Any] = [None] * len(reqs)
+        owned = _owned(reqs)
+        need_d = any(r.cols >= 0 for r in reqs) or any(
+            isinstance(f, Col) or (isinstance(f, Resid) and not f.nn)
+            for r in reqs
+            for f in r.factors
+        )
         for s0 in range(a, max(b, a + 1), CHUNK):
             e0 = min(s0 + CHUNK, b)
             part = slice(s0, e0)
             ex = side.xv(part)
             u = ex - c
-            d = side.outcomes(part)
+            d = side.outcomes(part) if need_d else u[:, None]
             nn_part = None if nn is None else self._nn_chunk(nn, a, s0, e0)
-            cache: dict[Any, np.ndarray] = {win: kweight(ex, c, win.h, win.kernel)}
+            cache: dict[Any, np.ndarray] = {}
 
             def value(f: Factor, ex=ex, u=u, d=d, nn_part=nn_part, cache=cache) -> np.ndarray:  # type: ignore[no-untyped-def]
                 if f not in cache:
@@ -239,18 +260,27 @@ class ArrayFeeder:
                 return cache[f]
 
             for i, r in enumerate(reqs):
-                prod = value(r.factors[0])
+                f0 = r.factors[0]
+                if isinstance(f0, Ind) and len(r.factors) == 1 and r.m_max == 0:
+                    # sum of the indicator: a count (the same value as summing ones)
+                    w = value(f0.k)
+                    res: Any = np.array([float(np.count_nonzero(w > 0))])
+                    acc[i] = _add(acc[i], res)
+                    continue
+                prod = value(f0)
+                own = owned[i]
                 if len(r.factors) > 1:
                     prod = prod * value(r.factors[1])
+                    own = True
                     for f in r.factors[2:]:
                         prod *= value(f)
                 if r.by_cluster:
                     assert codes is not None  # internal invariant (see above)
-                    res: Any = _cluster_power_sums(codes[s0 - a : e0 - a], ng, prod, u, r.m_max)
+                    res = _cluster_power_sums(codes[s0 - a : e0 - a], ng, prod, u, r.m_max)
                 elif r.cols >= 0:
-                    res = gram_moments(prod, u, r.m_max, d, r.cols)
+                    res = gram_moments(prod, u, r.m_max, d, r.cols, own=own)
                 else:
-                    res = power_moments(prod, u, r.m_max)
+                    res = power_moments(prod, u, r.m_max, own=own)
                 acc[i] = _add(acc[i], res)
         return WindowSums(b - a, True, acc)
 
@@ -297,10 +327,11 @@ class ArrayFeeder:
         cache: dict,
     ) -> np.ndarray:
         if isinstance(f, Kern):
-            return kweight(ex, self.c, f.h, f.kernel)
+            return kweight_u(u, f.h, f.kernel, self.negative)
         if isinstance(f, Ind):
-            w = cache[f.k] if f.k in cache else kweight(ex, self.c, f.k.h, f.k.kernel)
-            return (w > 0).astype(np.float64)
+            if f.k not in cache:
+                cache[f.k] = kweight_u(u, f.k.h, f.k.kernel, self.negative)
+            return (cache[f.k] > 0).astype(np.float64)
         if isinstance(f, Poly):
             return poly_eval(np.asarray(f.coefs), u)
         if isinstance(f, Col):

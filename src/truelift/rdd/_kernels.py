@@ -260,42 +260,79 @@ def meat(
     return np.asarray(w * (sums.T @ sums))
 
 
+_add_reduce = np.add.reduce
+
+
 def _wsum(w: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """sum_i w_i cols_ij. A numpy loop, not BLAS: tall-skinny BLAS calls are no faster, and
     multi-threaded BLAS stalls badly on an oversubscribed machine."""
     return np.asarray(np.einsum("i,ij->j", w, cols))
 
 
-def power_moments(
-    weights: np.ndarray, u: np.ndarray, m_max: int, cols: np.ndarray | None = None
-) -> np.ndarray:
-    """sum_i weights_i u_i^m (times each column of ``cols``) for m = 0..m_max, one pass each.
+def power_moments(weights: np.ndarray, u: np.ndarray, m_max: int, own: bool = False) -> np.ndarray:
+    """sum_i weights_i u_i^m for m = 0..m_max, one pass each.
 
     A running power updated in place keeps memory at one extra vector (no n x k basis), which
-    matters on millions of rows.
+    matters on millions of rows; ``own``: ``weights`` may be overwritten (no copy).
     """
-    run = weights.copy()
-    out = []
+    run = weights if own else weights.copy()
+    out = np.empty(m_max + 1)
     for m in range(m_max + 1):
-        out.append(run.sum() if cols is None else _wsum(run, cols))
+        out[m] = _add_reduce(run)
         if m < m_max:
             run *= u
-    return np.asarray(out)
+    return out
 
 
 def gram_moments(
-    weights: np.ndarray, u: np.ndarray, m_max: int, cols: np.ndarray, m_cols: int
+    weights: np.ndarray,
+    u: np.ndarray,
+    m_max: int,
+    cols: np.ndarray,
+    m_cols: int,
+    own: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Power moments for m <= m_max and column moments for m <= m_cols from the same passes."""
-    run = weights.copy()
-    out, out_cols = [], []
+    """Power moments for m <= m_max and column moments for m <= m_cols from the same passes
+    (``own``: ``weights`` may be overwritten)."""
+    run = weights if own else weights.copy()
+    out = np.empty(m_max + 1)
+    out_cols = np.empty((m_cols + 1, cols.shape[1]))
     for m in range(m_max + 1):
-        out.append(run.sum())
+        out[m] = _add_reduce(run)
         if m <= m_cols:
-            out_cols.append(_wsum(run, cols))
+            out_cols[m] = _wsum(run, cols)
         if m < m_max:
             run *= u
-    return np.asarray(out), np.asarray(out_cols).reshape(m_cols + 1, -1)
+    return out, out_cols
+
+
+def kweight_u(u: np.ndarray, h: float, kernel: str, negative: bool) -> np.ndarray:
+    """:func:`kweight` (the same bits) from u = x - c of rows on one side of the cutoff, sorted
+    by x (a new array).
+
+    On one side |u| / h is u / h or u / (-h) (IEEE division is sign-symmetric), and it is
+    monotone in the row order, so its largest value is at one end: when that end is inside the
+    support, so is every row and the kernel's indicator (a multiplication by one) is skipped.
+    """
+    t = np.divide(u, -h if negative else h)
+    if t.size == 0:
+        return t
+    top = t[0] if negative else t[-1]
+    inside = None if top <= 1 else t <= 1
+    if kernel == "uniform":
+        if inside is None:
+            return np.full(t.size, 0.5 / h)
+        return np.divide(0.5 * inside, h)
+    if kernel == "epanechnikov":
+        np.multiply(t, t, out=t)
+        np.subtract(1, t, out=t)
+        t *= 0.75
+    else:
+        np.subtract(1, t, out=t)
+    if inside is not None:
+        t *= inside
+    t /= h
+    return t
 
 
 def poly_eval(coefs: np.ndarray, u: np.ndarray) -> np.ndarray:
