@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import narwhals.stable.v1 as nw
 import numpy as np
 
+from truelift._parallel import MIN_ROWS, run_jobs
 from truelift.errors import (
     ColumnNotFoundError,
     DataError,
@@ -116,20 +118,33 @@ def _null_mask(series: Any) -> np.ndarray:
     return mask
 
 
-def _all_finite(series: Any) -> bool:
+def _float_values(series: Any) -> np.ndarray | None:
+    """The float column's values as numpy (no copy where the frame allows), else None."""
+    if not series.dtype.is_float():
+        return None
+    arr = np.asarray(series.to_numpy())
+    return arr if arr.dtype.kind == "f" else None
+
+
+def _finite_sum(arr: np.ndarray | None) -> bool:
     """True when a float column provably has no null, NaN or infinite value.
 
     One vectorised sum: NaN and infinities propagate into it, so a finite sum proves the column
-    clean without a full mask. Other dtypes (and a non-finite sum, or an overflow) return False
-    and are checked value by value.
+    clean without a full mask. Other dtypes (``None``; and a non-finite sum, or an overflow)
+    return False and are checked value by value.
     """
-    if not series.dtype.is_float():
-        return False
-    arr = np.asarray(series.to_numpy())
-    if arr.dtype.kind != "f":
+    if arr is None:
         return False
     with np.errstate(over="ignore", invalid="ignore"):
         return bool(np.isfinite(np.sum(arr)))
+
+
+def _clean_columns(df: Any, names: Sequence[str]) -> frozenset[str]:
+    """The float columns among ``names`` proven finite by :func:`_finite_sum` (one job per
+    column on the worker threads when there are many rows)."""
+    jobs = [partial(_finite_sum, _float_values(df[name])) for name in names]
+    ok = run_jobs(jobs, threaded=len(df) * len(names) >= MIN_ROWS)
+    return frozenset(name for name, good in zip(names, ok, strict=True) if good)
 
 
 def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,11 +160,8 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(levels), np.asarray(codes, dtype=np.int64).ravel()
 
 
-def _numeric(
-    series: Any, role: str, name: str, out: np.ndarray | None = None, clean: bool = False
-) -> np.ndarray:
-    """The column as float64 (a copy; written into ``out`` when given). ``clean`` says the
-    column is already known to be finite (see :func:`_all_finite`)."""
+def _numeric_source(series: Any, role: str, name: str) -> Any:
+    """The column's values as numpy (not yet copied); DataError unless numeric or boolean."""
     dtype = series.dtype
     if not (dtype.is_numeric() or dtype == nw.Boolean):
         sample = series.head(50).to_numpy()
@@ -157,10 +169,18 @@ def _numeric(
             f"{role.capitalize()} column {name!r} must be numeric; found dtype {dtype} "
             f"(e.g. {_value_counts(np.asarray(sample))}). Convert it to numbers or encode it."
         )
+    return series.to_numpy()
+
+
+def _numeric_copy(
+    values: Any, role: str, name: str, out: np.ndarray | None = None, clean: bool = False
+) -> np.ndarray:
+    """``values`` as float64 (a copy; written into ``out`` when given), checked finite unless
+    ``clean`` says it is already known to be (see :func:`_finite_sum`)."""
     if out is None:
-        arr = np.array(series.to_numpy(), dtype=np.float64, copy=True)
+        arr = np.array(values, dtype=np.float64, copy=True)
     else:
-        out[:] = series.to_numpy()
+        out[:] = values
         arr = out
     if not clean:
         bad = ~np.isfinite(arr)
@@ -170,6 +190,14 @@ def _numeric(
                 "infinite values cannot be analysed. Fix or remove those rows."
             )
     return arr
+
+
+def _numeric(
+    series: Any, role: str, name: str, out: np.ndarray | None = None, clean: bool = False
+) -> np.ndarray:
+    """The column as float64 (a copy; written into ``out`` when given). ``clean`` says the
+    column is already known to be finite (see :func:`_finite_sum`)."""
+    return _numeric_copy(_numeric_source(series, role, name), role, name, out, clean)
 
 
 def _binary(series: Any, role: str, name: str, require_both: bool) -> np.ndarray:
@@ -208,6 +236,16 @@ def _levels(series: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     return levels, remap.ravel()[codes]
 
 
+def _covariate_column(values: Any, name: str, out: np.ndarray, clean: bool) -> None:
+    """Copy one numeric covariate into its column of X, checking it is finite and varies."""
+    x = _numeric_copy(values, "covariate", name, out=out, clean=clean)
+    if x.size and x.min() == x.max():
+        raise DataError(
+            f"Covariate {name!r} is constant ({x[0]:g}) in every row; it cannot be "
+            "adjusted for and makes the design singular. Remove it from covariates."
+        )
+
+
 def _encode_covariates(
     df: Any,
     covariates: Sequence[str],
@@ -227,21 +265,19 @@ def _encode_covariates(
         else:
             names.append(name)
     X = np.empty((n, len(names)), dtype=np.float64, order="F")
+    jobs: list[Callable[[], object]] = []
     j = 0
     for name in covariates:
         if name in coded:
             levels, codes = coded[name]
             for i in range(1, levels.size):
-                np.equal(codes, i, out=X[:, j], casting="unsafe")
+                jobs.append(partial(np.equal, codes, i, out=X[:, j], casting="unsafe"))
                 j += 1
             continue
-        x = _numeric(df[name], "covariate", name, out=X[:, j], clean=name in clean)
-        if n and x.min() == x.max():
-            raise DataError(
-                f"Covariate {name!r} is constant ({x[0]:g}) in every row; it cannot be "
-                "adjusted for and makes the design singular. Remove it from covariates."
-            )
+        values = _numeric_source(df[name], "covariate", name)
+        jobs.append(partial(_covariate_column, values, name, X[:, j], name in clean))
         j += 1
+    run_jobs(jobs, threaded=n * len(jobs) >= MIN_ROWS)  # one column per job; errors in order
     return X, tuple(names)
 
 
@@ -291,7 +327,7 @@ def load(
         raise DataError("data has no rows; there is nothing to analyse.")
 
     used = list(dict.fromkeys([name for _, name in roles.values()] + covs))
-    clean = frozenset(name for name in used if _all_finite(df[name]))
+    clean = _clean_columns(df, used)
     masks = {name: _null_mask(df[name]) for name in used if name not in clean}
     dropped_by = {name: int(m.sum()) for name, m in masks.items() if m.any()}
     n_dropped = 0

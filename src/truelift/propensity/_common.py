@@ -57,24 +57,46 @@ class Design:
     covariates: tuple[str, ...]
     reference_levels: dict[str, str]
 
-    def balance_matrix(self) -> tuple[np.ndarray, list[str]]:
-        """Every covariate level as a column: numeric covariates, and all levels of categoricals."""
-        if not self.reference_levels:
-            return self.X, list(self.X_names)
-        blocks: list[np.ndarray] = []
-        names: list[str] = []
+    def balance_layout(self) -> list[tuple[str, list[int], bool]]:
+        """The balance table's rows: every numeric covariate and every level of a categorical
+        one, as (name, columns of X, is_reference). A reference level (dropped from X) is
+        ``1 - sum`` of its covariate's dummy columns; any other row is one column of X."""
+        out: list[tuple[str, list[int], bool]] = []
         for cov in self.covariates:
             idx = [j for j, nm in enumerate(self.X_names) if nm.startswith(f"{cov}[")]
             if cov in self.reference_levels and idx:
-                blocks.append(1.0 - self.X[:, idx].sum(axis=1))
-                names.append(f"{cov}[{self.reference_levels[cov]}]")
-                blocks.extend(self.X[:, j] for j in idx)
-                names.extend(self.X_names[j] for j in idx)
+                out.append((f"{cov}[{self.reference_levels[cov]}]", idx, True))
+                out.extend((self.X_names[j], [j], False) for j in idx)
             else:
-                j = self.X_names.index(cov)
-                blocks.append(self.X[:, j])
-                names.append(cov)
-        return np.column_stack(blocks), names
+                out.append((cov, [self.X_names.index(cov)], False))
+        return out
+
+    def balance_matrix(self) -> tuple[np.ndarray, list[str]]:
+        """Every covariate level as a column: numeric covariates, and all levels of categoricals."""
+        layout = self.balance_layout()
+        if not self.reference_levels:
+            return self.X, [name for name, _, _ in layout]
+        blocks = [
+            1.0 - self.X[:, idx].sum(axis=1) if ref else self.X[:, idx[0]] for _, idx, ref in layout
+        ]
+        return np.column_stack(blocks), [name for name, _, _ in layout]
+
+    def balance_sums_from_x(
+        self, s1: np.ndarray, s2: np.ndarray, tot: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """The weighted sums of :meth:`balance_matrix`'s columns and of their squares from those
+        of X's columns (rows of ``s1``/``s2``; columns are weight vectors with totals ``tot``):
+        a reference level's sums are ``tot`` minus its dummies' (its values are 0/1, so its
+        squares sum the same)."""
+        layout = self.balance_layout()
+        b1 = np.empty((len(layout), s1.shape[1]))
+        b2 = np.empty_like(b1)
+        for i, (_, idx, ref) in enumerate(layout):
+            if ref:
+                b1[i] = b2[i] = tot - s1[idx].sum(axis=0)
+            else:
+                b1[i], b2[i] = s1[idx[0]], s2[idx[0]]
+        return b1, b2, [name for name, _, _ in layout]
 
 
 def _reference_levels(

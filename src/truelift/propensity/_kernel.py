@@ -32,6 +32,7 @@ __all__ = [
     "ArrayFeed",
     "Facts",
     "Feed",
+    "IpwFeed",
     "PsiSums",
     "Run",
     "aipw_flow",
@@ -83,8 +84,8 @@ class Run:
     extra: dict[str, Any] | None = None
 
 
-class Feed(Protocol):
-    """A source of the kernel's sums: in-memory arrays or an engine."""
+class IpwFeed(Protocol):
+    """A source of the IPW kernel's sums: in-memory arrays or an engine."""
 
     @property
     def n(self) -> int:
@@ -102,6 +103,10 @@ class Feed(Protocol):
     def ipw_psi(self, mu: np.ndarray, kappa: np.ndarray, c: np.ndarray | None) -> PsiSums:
         """Sums of the IPW influence values ``a + (t - e) x~'c`` (``a`` alone if ``c`` is None)."""
         ...
+
+
+class Feed(IpwFeed, Protocol):
+    """A source of the IPW and AIPW kernels' sums: in-memory arrays or an engine."""
 
     def aipw_totals(self, estimand: str) -> tuple[float, float]:
         """(sum of the doubly robust scores, their denominator) over kept units."""
@@ -124,10 +129,16 @@ def variance(ps: PsiSums, denom: float) -> float:
 
 
 def ipw_flow(
-    feed: Feed, hessian: np.ndarray | None
+    feed: IpwFeed, hessian: np.ndarray | None, pending: np.ndarray | None = None
 ) -> tuple[float, float, float, float, np.ndarray]:
     """Hájek contrast, its variance and the arm means; ``hessian`` (X'WX of the logistic score)
-    stacks the score equations, ``None`` treats the scores as known."""
+    stacks the score equations, ``None`` treats the scores as known.
+
+    ``pending`` is a last Newton step the fit did not take (the scores are those of the iterate
+    before it): the arm means are then moved along it to first order, ``mu + (d mu / d beta)'
+    step``, with the derivatives ``sum_arm w s x~ (y - mu_arm) / W_arm`` the score-cross sums
+    already give, so they equal the means at the stepped coefficients to O(|step|^2).
+    """
     W, Wy = feed.weight_sums()
     mu = Wy / W
     n = feed.n
@@ -137,6 +148,10 @@ def ipw_flow(
         grad = feed.score_cross(mu, kappa) / n
         c = np.linalg.solve(hessian, grad) * n
     var = variance(feed.ipw_psi(mu, kappa, c), n)
+    if pending is not None:
+        d1 = feed.score_cross(mu, np.array([0.0, kappa[1]])) / n
+        d0 = -feed.score_cross(mu, np.array([kappa[0], 0.0])) / n
+        mu = mu + np.array([d0 @ pending, d1 @ pending])
     return float(mu[1] - mu[0]), var, float(mu[1]), float(mu[0]), W
 
 

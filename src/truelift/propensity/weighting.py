@@ -31,6 +31,7 @@ from truelift.propensity._common import (
     fit_score,
     load_design,
 )
+from truelift.propensity._fused import fill_weights, fused_facts, fused_ipw
 from truelift.propensity._kernel import ArrayFeed, Facts, Run, aipw_flow, ipw_flow
 from truelift.propensity._logit import auc
 from truelift.propensity._outcome import cross_fit
@@ -86,28 +87,7 @@ def weights(e: np.ndarray, t: np.ndarray, estimand: str) -> tuple[np.ndarray, np
     w, s = np.empty(e.size), np.empty(e.size)
 
     def fill(lo: int, hi: int) -> None:
-        # t is exactly 0.0 or 1.0, so each expression below equals the per-arm formula bit for
-        # bit (e.g. |e + (t - 1)| is e for the treated and 1 - e for the untreated)
-        eb, tb, wb, sb = e[lo:hi], t[lo:hi], w[lo:hi], s[lo:hi]
-        if estimand == "ATE":  # w = 1/e or 1/(1-e); s = e - 1 or e
-            np.subtract(tb, 1.0, out=wb)
-            wb += eb
-            np.abs(wb, out=wb)
-            np.divide(1.0, wb, out=wb)
-            np.subtract(eb, tb, out=sb)
-        elif estimand == "ATT":  # w = 1 or e/(1-e); s = 1 - t
-            np.subtract(1.0, tb, out=sb)
-            np.multiply(sb, eb, out=wb)
-            wb += tb  # numerator: 1 or e
-            den = np.subtract(1.0, eb)
-            den *= sb
-            den += tb  # denominator: 1 or 1 - e
-            wb /= den
-        else:  # ATO: w = 1-e or e; s = -e or 1-e
-            np.subtract(eb, tb, out=wb)
-            np.abs(wb, out=wb)
-            np.subtract(1.0, tb, out=sb)
-            sb -= eb
+        fill_weights(e[lo:hi], t[lo:hi], w[lo:hi], s[lo:hi], estimand)
 
     map_ranges(fill, e.size)
     return w, s
@@ -229,6 +209,24 @@ def _ipw_in_memory(
     engine: str,
 ) -> Run:
     design = load_design(data, **spec, cluster=cluster, missing=missing)
+    if model is None:  # the default score: the fused passes (same figures, fewer passes)
+        y = _outcome_of(design)
+        fused = fused_ipw(design, y, estimand, trim_bounds(trim))
+        est, var, mu1, mu0, _ = ipw_flow(fused.feed, fused.hessian, fused.pending)
+        return Run(
+            est=est,
+            var=var,
+            facts=fused_facts(design, fused),
+            n_obs=design.n_obs,
+            n_dropped=design.n_dropped,
+            covariates=design.covariates,
+            coef=_coef(design, fused.coef),
+            model="logistic (unpenalized MLE)",
+            bounds=fused.feed.bounds,
+            n_trimmed=round(design.n_obs - fused.n_kept),
+            engine=engine,
+            extra={"mean_treated": mu1, "mean_control": mu0},
+        )
     score = fit_score(design, model)
     keep, bounds = trim_mask(score.e, trim)
     w, s = weights(score.e, design.t, estimand)
