@@ -137,10 +137,32 @@ def _nearest_values(x: np.ndarray, k: int, from_end: bool) -> np.ndarray:
     return np.asarray(out)
 
 
-def _combined(d: np.ndarray, s: tuple[float, ...]) -> np.ndarray:
+def _combined(d: np.ndarray, s: tuple[float, ...], out: np.ndarray) -> np.ndarray:
+    """d @ s (one column: d * s, or a copy when s is 1), into ``out``."""
     if d.shape[1] == 1:
-        return d[:, 0] * s[0] if s[0] != 1.0 else d[:, 0].copy()
-    return np.asarray(np.einsum("ij,j->i", d, np.asarray(s)))
+        if s[0] != 1.0:
+            return np.multiply(d[:, 0], s[0], out=out)
+        np.copyto(out, d[:, 0])
+        return out
+    return np.asarray(np.einsum("ij,j->i", d, np.asarray(s), out=out))
+
+
+class _Arena:
+    """Scratch vectors of up to CHUNK values reused from chunk to chunk: fresh arrays of this
+    size are mapped and faulted in anew by the allocator on every call."""
+
+    def __init__(self) -> None:
+        self._bufs: list[np.ndarray] = []
+        self._next = 0
+
+    def reset(self) -> None:
+        self._next = 0
+
+    def get(self, m: int) -> np.ndarray:
+        if self._next == len(self._bufs):
+            self._bufs.append(np.empty(CHUNK))
+        self._next += 1
+        return self._bufs[self._next - 1][:m]
 
 
 def _cluster_power_sums(
@@ -153,6 +175,21 @@ def _cluster_power_sums(
         if j < m_max:
             run *= u
     return sums
+
+
+def _plain(f: Factor) -> Factor:
+    """A factor as its values go: nearest-neighbour residuals do not depend on the fit."""
+    return Resid(f.s, nn=f.nn) if isinstance(f, Resid) and f.nn else f
+
+
+def _head(out: Any, r: Req) -> Any:
+    """The entries of a kept answer for m <= r.m_max (and columns' m <= r.cols): the same
+    values, since the sums for each power are accumulated independently of higher ones."""
+    if r.by_cluster:
+        return out[:, : r.m_max + 1]
+    if r.cols >= 0:
+        return out[0][: r.m_max + 1], out[1][: r.cols + 1]
+    return out[: r.m_max + 1]
 
 
 def _owned(reqs: Sequence[Req]) -> list[bool]:
@@ -193,6 +230,10 @@ class ArrayFeeder:
         self._nn: dict[tuple[float, str], np.ndarray] = {}
         self._neighbours = NeighbourCache(side, nnmatch, CHUNK)
         self._windows: dict[Kern, slice] = {}
+        self._arena = _Arena()
+        # sums of a batch by window and factors: a batch asking for lower powers (the pilot
+        # fits of orders 3, 2, 1 share a window) reads their leading entries
+        self._kept: dict[Any, tuple[list[Req], list[Any]]] = {}
 
     def scaled(self, x_sd: float, y_sd: float, keep_t: bool) -> ArrayFeeder:
         return ArrayFeeder(self.side.scaled(x_sd, y_sd, keep_t), self.c / x_sd, self.nnmatch)
@@ -229,6 +270,14 @@ class ArrayFeeder:
         a, b = rows.start, rows.stop
         if distinct and not has_distinct(side.x[a:b], distinct):
             return WindowSums(b - a, False)
+        key = (win, tuple((tuple(map(_plain, r.factors)), r.by_cluster) for r in reqs))
+        kept = self._kept.get(key)
+        if kept is not None and all(
+            r.m_max <= k.m_max and r.cols <= k.cols for r, k in zip(reqs, kept[0], strict=True)
+        ):
+            return WindowSums(
+                b - a, True, [_head(o, r) for o, r in zip(kept[1], reqs, strict=True)]
+            )
         codes, ng = None, 0
         if any(r.by_cluster for r in reqs):
             cl = side.cluster(rows)
@@ -245,18 +294,27 @@ class ArrayFeeder:
             for r in reqs
             for f in r.factors
         )
+        arena = self._arena
         for s0 in range(a, max(b, a + 1), CHUNK):
             e0 = min(s0 + CHUNK, b)
             part = slice(s0, e0)
-            ex = side.xv(part)
-            u = ex - c
-            d = side.outcomes(part) if need_d else u[:, None]
+            arena.reset()
+            ex = side.x[part]
+            if side.x_scale != 1.0:
+                ex = np.divide(ex, side.x_scale, out=arena.get(e0 - s0))
+            u = np.subtract(ex, c, out=arena.get(e0 - s0))
+            if not need_d:
+                d = u[:, None]
+            elif self.ncols == 1 and side.y_scale != 1.0:
+                d = np.divide(side.y[part], side.y_scale, out=arena.get(e0 - s0))[:, None]
+            else:
+                d = side.outcomes(part)
             nn_part = None if nn is None else self._nn_chunk(nn, a, s0, e0)
             cache: dict[Any, np.ndarray] = {}
 
-            def value(f: Factor, ex=ex, u=u, d=d, nn_part=nn_part, cache=cache) -> np.ndarray:  # type: ignore[no-untyped-def]
+            def value(f: Factor, u=u, d=d, nn_part=nn_part, cache=cache) -> np.ndarray:  # type: ignore[no-untyped-def]
                 if f not in cache:
-                    cache[f] = self._factor(f, ex, u, d, nn_part, cache)
+                    cache[f] = self._factor(f, u, d, nn_part, cache)
                 return cache[f]
 
             for i, r in enumerate(reqs):
@@ -268,20 +326,24 @@ class ArrayFeeder:
                     acc[i] = _add(acc[i], res)
                     continue
                 prod = value(f0)
-                own = owned[i]
                 if len(r.factors) > 1:
-                    prod = prod * value(r.factors[1])
-                    own = True
+                    prod = np.multiply(prod, value(r.factors[1]), out=arena.get(e0 - s0))
                     for f in r.factors[2:]:
                         prod *= value(f)
+                elif not owned[i]:
+                    run = arena.get(e0 - s0)
+                    np.copyto(run, prod)
+                    prod = run
                 if r.by_cluster:
                     assert codes is not None  # internal invariant (see above)
                     res = _cluster_power_sums(codes[s0 - a : e0 - a], ng, prod, u, r.m_max)
                 elif r.cols >= 0:
-                    res = gram_moments(prod, u, r.m_max, d, r.cols, own=own)
+                    res = gram_moments(prod, u, r.m_max, d, r.cols, own=True)
                 else:
-                    res = power_moments(prod, u, r.m_max, own=own)
+                    res = power_moments(prod, u, r.m_max, own=True)
                 acc[i] = _add(acc[i], res)
+        if kept is None or sum(r.m_max for r in reqs) > sum(k.m_max for k in kept[0]):
+            self._kept[key] = (list(reqs), acc)
         return WindowSums(b - a, True, acc)
 
     def _nn_source(self, win: Kern, a: int, b: int) -> Any:
@@ -320,27 +382,27 @@ class ArrayFeeder:
     def _factor(
         self,
         f: Factor,
-        ex: np.ndarray,
         u: np.ndarray,
         d: np.ndarray,
         nn_part: np.ndarray | None,
         cache: dict,
     ) -> np.ndarray:
+        arena = self._arena
         if isinstance(f, Kern):
-            return kweight_u(u, f.h, f.kernel, self.negative)
+            return kweight_u(u, f.h, f.kernel, self.negative, out=arena.get(u.size))
         if isinstance(f, Ind):
             if f.k not in cache:
-                cache[f.k] = kweight_u(u, f.k.h, f.k.kernel, self.negative)
+                cache[f.k] = kweight_u(u, f.k.h, f.k.kernel, self.negative, out=arena.get(u.size))
             return (cache[f.k] > 0).astype(np.float64)
         if isinstance(f, Poly):
-            return poly_eval(np.asarray(f.coefs), u)
+            return poly_eval(np.asarray(f.coefs), u, out=arena.get(u.size))
         if isinstance(f, Col):
             return np.ascontiguousarray(d[:, f.j], dtype=np.float64)
         if f.nn:
             assert nn_part is not None  # internal invariant: computed for the window
-            return _combined(nn_part, f.s)
-        r = _combined(d, f.s)
-        r -= poly_eval(np.asarray(f.coefs), u)
+            return _combined(nn_part, f.s, arena.get(u.size))
+        r = _combined(d, f.s, arena.get(u.size))
+        r -= poly_eval(np.asarray(f.coefs), u, out=arena.get(u.size))
         if f.scale != 1.0:
             r *= f.scale
         return r

@@ -306,23 +306,26 @@ def gram_moments(
     return out, out_cols
 
 
-def kweight_u(u: np.ndarray, h: float, kernel: str, negative: bool) -> np.ndarray:
+def kweight_u(
+    u: np.ndarray, h: float, kernel: str, negative: bool, out: np.ndarray | None = None
+) -> np.ndarray:
     """:func:`kweight` (the same bits) from u = x - c of rows on one side of the cutoff, sorted
-    by x (a new array).
+    by x (a new array, or into ``out``).
 
     On one side |u| / h is u / h or u / (-h) (IEEE division is sign-symmetric), and it is
     monotone in the row order, so its largest value is at one end: when that end is inside the
     support, so is every row and the kernel's indicator (a multiplication by one) is skipped.
     """
-    t = np.divide(u, -h if negative else h)
+    t = np.divide(u, -h if negative else h, out=out)
     if t.size == 0:
         return t
     top = t[0] if negative else t[-1]
     inside = None if top <= 1 else t <= 1
     if kernel == "uniform":
         if inside is None:
-            return np.full(t.size, 0.5 / h)
-        return np.divide(0.5 * inside, h)
+            t.fill(0.5 / h)
+            return t
+        return np.divide(0.5 * inside, h, out=t)
     if kernel == "epanechnikov":
         np.multiply(t, t, out=t)
         np.subtract(1, t, out=t)
@@ -335,9 +338,11 @@ def kweight_u(u: np.ndarray, h: float, kernel: str, negative: bool) -> np.ndarra
     return t
 
 
-def poly_eval(coefs: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """sum_k coefs[k] u^k by Horner's rule (a new array)."""
-    out = np.full(u.size, coefs[-1], dtype=np.float64)
+def poly_eval(coefs: np.ndarray, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """sum_k coefs[k] u^k by Horner's rule (a new array, or into ``out``)."""
+    if out is None:
+        out = np.empty(u.size)
+    out.fill(coefs[-1])
     for cf in coefs[-2::-1]:
         out *= u
         out += cf
