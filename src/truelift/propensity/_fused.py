@@ -93,6 +93,7 @@ def fill_weights(
 
 # columns of the per-block weight matrix C (rows: units of the block)
 _T, _C, _WT, _WC, _WST, _WS, _WSYT, _WSY = range(8)
+_OUTSIDE = 1 << 62  # see _RangeSums.visit: bits of a score plus this exceed every score's bits
 
 
 @dataclass
@@ -102,7 +103,7 @@ class _RangeSums:
     X: np.ndarray
     t: np.ndarray
     y: np.ndarray
-    e: np.ndarray  # the scores of all rows, written block by block
+    e: np.ndarray  # the scores of all rows (the pass writes them; this reads them)
     estimand: str
     bounds: tuple[float, float] | None
     y0: float  # the outcome is centred at this pilot value in the sums (no cancellation)
@@ -110,31 +111,39 @@ class _RangeSums:
     xc: np.ndarray = field(init=False)
     x2c: np.ndarray = field(init=False)
     cs: np.ndarray = field(init=False)
-    arms: dict[int, list[dict[str, float]]] = field(init=False)
-    e_lo: float = np.inf
+    wy: np.ndarray = field(init=False)  # sum w t yc, sum w (1 - t) yc (yc = y - y0)
+    # per arm (index 0 untreated, 1 treated; kept units): min and max score, largest weight,
+    # sum of squared weights, units below OVERLAP_BOUND and above 1 - OVERLAP_BOUND
+    e_min: np.ndarray = field(init=False)
+    e_max: np.ndarray = field(init=False)
+    w_max: np.ndarray = field(init=False)
+    sw2: np.ndarray = field(init=False)
+    n_below: np.ndarray = field(init=False)
+    n_above: np.ndarray = field(init=False)
+    e_lo: float = np.inf  # all units
     e_hi: float = -np.inf
     finite: bool = True
     n1: float = 0.0
-    wy: np.ndarray = field(init=False)  # sum w t yc, sum w (1 - t) yc (yc = y - y0)
     y_n: float = 0.0
-    y_mean: float = 0.0
-    y_m2: float = 0.0
+    y_sum: float = 0.0  # of yc
+    y_ss: float = 0.0  # of yc^2
     y_binary: bool = True
 
     def __post_init__(self) -> None:
         k = self.X.shape[1]
         self.xc, self.x2c = np.zeros((k, 8)), np.zeros((k, 4))
         self.cs, self.wy = np.zeros(8), np.zeros(2)
-        self.arms = {0: [], 1: []}
+        self.e_min, self.e_max = np.full(2, np.inf), np.full(2, -np.inf)
+        self.w_max, self.sw2 = np.zeros(2), np.zeros(2)
+        self.n_below, self.n_above = np.zeros(2), np.zeros(2)
         m = self.size
         self.C = np.empty((m, 8), order="F")
         self.sq = np.empty((m, k), order="F")
         self.wbuf, self.sbuf, self.ybuf = np.empty(m), np.empty(m), np.empty(m)
+        self.ibuf, self.jbuf = np.empty(m, dtype=np.int64), np.empty(m, dtype=np.int64)
 
-    def visit(self, a: int, b: int, p: np.ndarray) -> None:
+    def visit(self, a: int, b: int, eb: np.ndarray) -> None:
         m = b - a
-        eb = self.e[a:b]
-        np.copyto(eb, p)
         tb, yb, Xb = self.t[a:b], self.y[a:b], self.X[a:b]
         lo_e, hi_e = float(eb.min()), float(eb.max())
         self.finite &= bool(np.isfinite(lo_e) and np.isfinite(hi_e))
@@ -145,13 +154,12 @@ class _RangeSums:
         np.subtract(1.0, tb, out=C[:, _C])
         if self.bounds is None:
             C[:, _T] = tb
-            in1, in0 = tr, ~tr
+            kb = None
         else:
             kb = (eb >= self.bounds[0]) & (eb <= self.bounds[1])
             wb *= kb
             C[:, _C] *= kb
             np.multiply(tb, kb, out=C[:, _T])
-            in1, in0 = tr & kb, ~tr & kb
         np.multiply(wb, tb, out=C[:, _WT])
         np.multiply(wb, C[:, _C], out=C[:, _WC])
         ws = np.multiply(wb, sb, out=C[:, _WS])
@@ -164,20 +172,55 @@ class _RangeSums:
         sq = np.multiply(Xb, Xb, out=self.sq[:m])
         self.x2c += np.dot(sq.T, C[:, :4])
         self.wy += (np.dot(C[:, _WT], yc), np.dot(C[:, _WC], yc))
-        self.arms[1].append(arm_summary(eb[in1], wb[in1], OVERLAP_BOUND))
-        self.arms[0].append(arm_summary(eb[in0], wb[in0], OVERLAP_BOUND))
+        # overlap figures per arm, without copying the arm's rows: a score's bits, read as an
+        # integer, order like the score (0 <= e <= 1); adding 2**62 to the other rows puts them
+        # above every score, subtracting it puts them below, so one min and one max are exact
+        bits = eb.view(np.int64)
+        off, z = self.ibuf[:m], self.jbuf[:m]
+        for arm, col, wcol in ((1, _T, C[:, _WT]), (0, _C, C[:, _WC])):
+            np.subtract(1.0, C[:, col], out=sb)  # 1 for rows outside the arm (or not kept)
+            off[:] = sb
+            off <<= 62
+            np.add(bits, off, out=z)
+            lowest = int(z.min())
+            np.subtract(bits, off, out=z)
+            highest = int(z.max())
+            if lowest < _OUTSIDE:  # the block has units of this arm
+                self.e_min[arm] = min(self.e_min[arm], float(np.int64(lowest).view(np.float64)))
+                self.e_max[arm] = max(self.e_max[arm], float(np.int64(highest).view(np.float64)))
+            self.w_max[arm] = max(self.w_max[arm], float(wcol.max()))
+            self.sw2[arm] += float(np.dot(wcol, wcol))
+        for count, rows in (
+            (self.n_below, np.flatnonzero(eb < OVERLAP_BOUND)),
+            (self.n_above, np.flatnonzero(eb > 1 - OVERLAP_BOUND)),
+        ):
+            if rows.size:
+                kept = rows if kb is None else rows[kb[rows]]
+                treated = int(np.count_nonzero(tr[kept]))
+                count += (kept.size - treated, treated)
         self.n1 += float(tb.sum())
-        # the outcome's mean and sum of squares about it, merged block by block (Chan et al.)
-        mean_b = float(yc.sum()) / m
-        yc -= mean_b
-        m2_b = float(np.dot(yc, yc))
-        n_new = self.y_n + m
-        delta = mean_b - self.y_mean
-        self.y_m2 += m2_b + delta * delta * self.y_n * m / n_new
-        self.y_mean += delta * m / n_new
-        self.y_n = n_new
+        self.y_n += m
+        self.y_sum += float(yc.sum())
+        self.y_ss += float(np.dot(yc, yc))
         if self.y_binary:
             self.y_binary = bool(((yb == 0.0) | (yb == 1.0)).all())
+
+    def arm(self, arm: int) -> dict[str, float]:
+        """This range's figures of one arm, as :func:`~truelift.propensity.diagnostics.arm_summary`
+        gives them."""
+        n = float(self.cs[_T] if arm == 1 else self.cs[_C])
+        if n == 0:
+            return arm_summary(np.empty(0), np.empty(0), OVERLAP_BOUND)
+        return {
+            "n": n,
+            "e_min": float(self.e_min[arm]),
+            "e_max": float(self.e_max[arm]),
+            "n_below": float(self.n_below[arm]),
+            "n_above": float(self.n_above[arm]),
+            "sw": float(self.cs[_WT] if arm == 1 else self.cs[_WC]),
+            "sw2": float(self.sw2[arm]),
+            "w_max": float(self.w_max[arm]),
+        }
 
 
 @dataclass
@@ -194,6 +237,10 @@ class _Collector:
 
     def __post_init__(self) -> None:
         self.e = np.empty(self.design.t.size)
+
+    def run(self, X: np.ndarray, coef: np.ndarray, stats: bool) -> Any:
+        """One pass at ``coef`` that writes the scores and visits every block."""
+        return _pass(X, self.design.t, coef, self.visitor, stats, scores=self.e)
 
     def visitor(self, lo: int, hi: int) -> Any:
         part = _RangeSums(
@@ -341,7 +388,7 @@ def fused_ipw(
         gather = warm and prev is not None and float(np.max(np.abs(coef - prev))) < SPECULATE
         sums = _Collector(design, y, estimand, bounds, y0) if gather else None
         last["sums"] = sums
-        return _pass(X, t, coef, None if sums is None else sums.visitor)
+        return _pass(X, t, coef) if sums is None else sums.run(X, coef, True)
 
     fit = newton(
         pass_fn,
@@ -353,7 +400,7 @@ def fused_ipw(
     if not fit.evaluated or sums is None:
         pending = None
         sums = _Collector(design, y, estimand, bounds, y0)
-        _pass(X, t, fit.coef, sums.visitor, stats=False)
+        sums.run(X, fit.coef, False)
     parts = [sums.parts[k] for k in sorted(sums.parts)]
     if not all(p.finite for p in parts) or min(p.e_lo for p in parts) <= 0:
         check_scores(sums.e)  # raises with the count of offending units
@@ -387,18 +434,10 @@ def fused_facts(design: Design, fused: Fused) -> Facts:
     tot = cs[:4]  # treated, untreated, weighted treated, weighted untreated (kept units)
     x2c = np.sum([p.x2c for p in parts], axis=0)
     s1b, s2b, names = design.balance_sums_from_x(feed.xc[:, :4], x2c, tot)
-    arms = {arm: _merge_arms([a for p in parts for a in p.arms[arm]]) for arm in (1, 0)}
+    arms = {arm: _merge_arms([p.arm(arm) for p in parts]) for arm in (1, 0)}
     n_y = sum(p.y_n for p in parts)
-    mean, m2 = 0.0, 0.0
-    count = 0.0
-    for p in parts:  # merge the ranges' outcome moments in row order
-        if p.y_n == 0:
-            continue
-        total = count + p.y_n
-        delta = p.y_mean - mean
-        m2 += p.y_m2 + delta * delta * count * p.y_n / total
-        mean += delta * p.y_n / total
-        count = total
+    mean_c = sum(p.y_sum for p in parts) / n_y  # about y0, a pilot of the mean: no cancellation
+    var = max(sum(p.y_ss for p in parts) / n_y - mean_c * mean_c, 0.0)
     W, Wy = feed.weight_sums()
     return Facts(
         balance=balance_table(s1b, s2b, tot, names),
@@ -407,7 +446,7 @@ def fused_facts(design: Design, fused: Fused) -> Facts:
         e_range=feed.e_range,
         auc=feed.auc,
         y_binary=all(p.y_binary for p in parts),
-        y_sd=float(np.sqrt(m2 / n_y)),
+        y_sd=float(np.sqrt(var)),
         n_treated=round(sum(p.n1 for p in parts)),
         base=float(Wy[0] / W[0]),
     )

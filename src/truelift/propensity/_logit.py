@@ -75,13 +75,15 @@ def _pass_rows(
     hi: int,
     visit: Visit | None = None,
     stats: bool = True,
+    scores: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray, float]:
     """Log-likelihood, score, Hessian and max |eta| over rows lo:hi, in cache-sized blocks.
 
     Per block, ``U = sqrt(w) [1, X]`` is written into one buffer and the whole Hessian
     ``[1, X]' W [1, X]`` (intercept row included) is the single product ``U'U``. ``visit(a, b,
     p)`` receives each block's fitted probabilities (rows a:b; the buffer is reused, so copy what
-    you keep); ``stats=False`` computes only those (no likelihood, score or Hessian). The Hessian
+    you keep, or pass ``scores``, an array of all rows the probabilities are written into);
+    ``stats=False`` computes only those (no likelihood, score or Hessian). The Hessian
     product uses ``np.dot``, which releases the GIL (``@`` does not), so the ranges' products run
     in parallel; the matrix-vector products stay with ``@`` (measured faster on streamed blocks).
     """
@@ -96,7 +98,7 @@ def _pass_rows(
     for s in range(lo, hi, _BLOCK):
         e = min(s + _BLOCK, hi)
         Xb, tb = X[s:e], t[s:e]
-        eta = np.matmul(Xb, coef[1:], out=eta_buf[: e - s])
+        eta = np.matmul(Xb, coef[1:], out=eta_buf[: e - s] if scores is None else scores[s:e])
         eta += coef[0]
         if eta.size:
             eta_max = max(eta_max, float(eta.max()), -float(eta.min()))
@@ -126,13 +128,14 @@ def _pass(
     coef: np.ndarray,
     visitor: Callable[[int, int], Visit] | None = None,
     stats: bool = True,
+    scores: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray, np.ndarray, float]:
     """One pass over all rows: a row range per core, cache-sized blocks of 2**15 rows in each.
     ``visitor(lo, hi)`` makes the block visitor of one row range (see :func:`_pass_rows`)."""
 
     def part(lo: int, hi: int) -> tuple[float, np.ndarray, np.ndarray, float]:
         visit = None if visitor is None else visitor(lo, hi)
-        return _pass_rows(X, t, coef, lo, hi, visit, stats)
+        return _pass_rows(X, t, coef, lo, hi, visit, stats, scores)
 
     parts = map_ranges(part, X.shape[0])
     return (
