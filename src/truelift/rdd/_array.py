@@ -28,7 +28,7 @@ from truelift.rdd._kernels import (
     residuals,
     vander,
 )
-from truelift.rdd._nn import NeighbourCache, Neighbourhoods
+from truelift.rdd._nn import NeighbourCache, Neighbourhoods, Scratch, nn_from_offsets
 from truelift.rdd._sums import (
     Col,
     Factor,
@@ -231,6 +231,7 @@ class ArrayFeeder:
         self._neighbours = NeighbourCache(side, nnmatch, CHUNK)
         self._windows: dict[Kern, slice] = {}
         self._arena = _Arena()
+        self._nn_scratch, self._nn_y = Scratch(), Scratch()
         # sums of a batch by window and factors: a batch asking for lower powers (the pilot
         # fits of orders 3, 2, 1 share a window) reads their leading entries
         self._kept: dict[Any, tuple[list[Req], list[Any]]] = {}
@@ -359,16 +360,24 @@ class ArrayFeeder:
             return np.empty((0, self.ncols))
         rows = slice(a, b)
         if found is not None:
-            out = self._from_bounds(found, a, a, b)
+            out = self._from_bounds(found, a, a, b).copy()
         else:
             out = nn_residuals(self.side.xv(rows), self.side.outcomes(rows), self.nnmatch)
         self._nn[key] = out  # small windows: kept for the next request on the same window
         return out
 
     def _from_bounds(self, nb: Neighbourhoods, a: int, s0: int, e0: int) -> np.ndarray:
+        """Residuals of rows [s0, e0) (a view of scratch vectors, valid until the next call)."""
+        side = self.side
+        ea, eb = nb.extent(s0, e0)
+        if self.ncols == 1:
+            y = side.y[ea:eb]
+            if side.y_scale != 1.0:
+                y = np.divide(y, side.y_scale, out=self._nn_y.get(eb - ea))
+                self._nn_y.reset()
+            return nn_from_offsets(y, nb, s0, e0, ea, self._nn_scratch)[:, None]
+        d = side.outcomes(slice(ea, eb))
         lo, hi = nb.span(s0, e0)
-        ea, eb = int(lo.min()), int(hi.max()) + 1
-        d = self.side.outcomes(slice(ea, eb))
         return nn_from_bounds(d, slice(s0 - ea, e0 - ea), lo - ea, hi - ea)
 
     def _nn_chunk(self, src: Any, a: int, s0: int, e0: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from truelift.rdd._kernels import _nn_search_distinct
+from truelift.rdd._kernels import _SQRT_EPS, _nn_search_distinct
 
 if TYPE_CHECKING:
     from truelift.rdd._array import Side
@@ -33,6 +33,18 @@ class Neighbourhoods:
     def __init__(self, a: int, left: np.ndarray, right: np.ndarray) -> None:
         self.a, self.left, self.right = a, left, right
 
+    def extent(self, s0: int, e0: int) -> tuple[int, int]:
+        """The rows [ea, eb) that rows [s0, e0)'s neighbourhoods cover. Row i's first
+        neighbour i - left[i] is at least i - max(left), so the smallest is among the first
+        max(left) + 1 rows (likewise at the end)."""
+        k0, k1 = s0 - self.a, e0 - self.a
+        left, right = self.left[k0:k1], self.right[k0:k1]
+        hl = min(k1 - k0, int(left.max()) + 1)
+        hr = min(k1 - k0, int(right.max()) + 1)
+        ea = int((np.arange(s0, s0 + hl) - left[:hl]).min())
+        eb = int((np.arange(e0 - hr, e0) + right[k1 - k0 - hr :]).max()) + 1
+        return ea, eb
+
     def span(self, s0: int, e0: int) -> tuple[np.ndarray, np.ndarray]:
         """Absolute (lo, hi) rows, inclusive, of rows [s0, e0)."""
         i = np.arange(s0, e0)
@@ -46,6 +58,7 @@ class NeighbourCache:
     def __init__(self, side: Side, matches: int, chunk: int) -> None:
         self.side, self.matches, self.chunk = side, matches, chunk
         self.dtype = np.int8 if matches <= 127 else np.int64
+        self._scratch, self._xbuf = Scratch(), Scratch()
         self._kept: Neighbourhoods | None = None
         self._end = 0
 
@@ -70,12 +83,19 @@ class NeighbourCache:
 
     def _local(self, lo: int, hi: int, cap: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(left, right) offsets of the rows [lo, hi) searched within that range."""
-        x = self.side.xv(slice(lo, hi))
-        if x.size < 2 or bool(np.any(x[1:] == x[:-1])) or not np.isfinite(x[-1] - x[0]):
+        x = self.side.x[lo:hi]
+        if self.side.x_scale != 1.0:
+            x = np.divide(x, self.side.x_scale, out=self._xbuf.get(x.size))
+            self._xbuf.reset()
+        if x.size < 2 or not np.isfinite(x[-1] - x[0]):
             return None
-        first, last = _nn_search_distinct(x, cap)
-        i = np.arange(x.size)
-        return i - first, last - i
+        if cap > _MERGE_CAP or self.dtype != np.int8:
+            if bool(np.any(x[1:] == x[:-1])):
+                return None
+            first, last = _nn_search_distinct(x, cap)
+            i = np.arange(x.size)
+            return (i - first).astype(self.dtype), (last - i).astype(self.dtype)
+        return nn_offsets(x, cap, self._scratch)
 
     def _search(self, a: int, b: int, cap: int) -> Neighbourhoods | None:
         margin = 4 * (cap + 1)
@@ -113,7 +133,158 @@ class NeighbourCache:
 
 
 def _touches(found, k0, k1, inner_lo, inner_hi, size):  # type: ignore[no-untyped-def]
-    """Whether a row of [k0, k1) reached an inner edge of its search range (0 or size - 1)."""
-    rows = np.arange(k0, k1)
-    lo, hi = rows - found[0][k0:k1], rows + found[1][k0:k1]
-    return (inner_lo and int(lo.min()) == 0) or (inner_hi and int(hi.max()) == size - 1)
+    """Whether a row of [k0, k1) reached an inner edge of its search range (0 or size - 1).
+
+    Offsets are at most ``_EDGE`` rows, so only the rows that near an edge are read.
+    """
+    if inner_lo:
+        e = min(k1, k0 + _EDGE, _EDGE)
+        if e > k0 and int((np.arange(k0, e) - found[0][k0:e]).min()) == 0:
+            return True
+    if inner_hi:
+        s = max(k0, k1 - _EDGE, size - 1 - _EDGE)
+        if k1 > s and int((np.arange(s, k1) + found[1][s:k1]).max()) == size - 1:
+            return True
+    return False
+
+
+_MERGE_CAP = 8  # the merge search below is used up to this many matches
+_EDGE = 128  # offsets reach at most this far (int8 offsets)
+
+
+class Scratch:
+    """Reused float vectors (fresh arrays of tens of thousands of values are mapped and faulted
+    in anew by the allocator each time)."""
+
+    def __init__(self) -> None:
+        self._bufs: list[np.ndarray] = []
+        self._next = 0
+
+    def reset(self) -> None:
+        self._next = 0
+
+    def get(self, m: int, dtype: type = np.float64) -> np.ndarray:
+        if self._next == len(self._bufs):
+            self._bufs.append(np.empty(0))
+        buf = self._bufs[self._next]
+        nbytes = m * np.dtype(dtype).itemsize
+        if buf.nbytes < nbytes:
+            buf = self._bufs[self._next] = np.empty(max(nbytes, 1 << 18) // 8 + 1)
+        self._next += 1
+        return buf.view(np.uint8)[:nbytes].view(dtype)
+
+
+def nn_offsets(x: np.ndarray, cap: int, scratch: Scratch) -> tuple[np.ndarray, np.ndarray] | None:
+    """(left, right) neighbour counts (int8) of each row of sorted x with the decisions of
+    :func:`truelift.rdd._kernels._nn_search_distinct`; None when x holds tied values.
+
+    That search adds, step by step, the nearer of the next left and next right candidate
+    (both when their distances agree within a relative sqrt(eps)). When none of the
+    candidate pairs it can meet (the a-th left against the b-th right, a + b <= cap + 1) is
+    such a near tie, every step takes one side and the result is that of merging the two
+    sorted distance lists: the a-th left candidate is taken iff it is nearer than the
+    (cap + 1 - a)-th right one. So the counts come from these comparisons at once; the rows
+    with a near tie (rare: distances equal to 1e-8) are searched step by step.
+    """
+    scratch.reset()
+    n = x.size
+    far = 4.0 * (x[-1] - x[0]) + 1.0
+    xp = scratch.get(n + 2 * cap)
+    xp[cap : cap + n] = x
+    xp[:cap] = x[0] - far
+    xp[cap + n :] = x[-1] + far
+    dls = [np.subtract(x, xp[cap - k : cap - k + n], out=scratch.get(n)) for k in range(1, cap + 1)]
+    if np.count_nonzero(dls[0]) < n:  # a zero distance to the previous row: tied values
+        return None
+    drs = [np.subtract(xp[cap + k : cap + k + n], x, out=scratch.get(n)) for k in range(1, cap + 1)]
+    left = scratch.get(n, np.int8)
+    left.fill(0)
+    near = scratch.get(n, np.bool_)
+    near.fill(False)
+    diff, tol = scratch.get(n), scratch.get(n)
+    tmp = scratch.get(n, np.bool_)
+    for a in range(1, cap + 1):
+        for b in range(1, cap + 2 - a):
+            dl, dr = dls[a - 1], drs[b - 1]
+            np.subtract(dl, dr, out=diff)
+            np.maximum(dl, dr, out=tol)
+            tol *= _SQRT_EPS
+            if a + b == cap + 1:
+                np.less(diff, 0, out=tmp)
+                left += tmp.view(np.int8)
+            np.abs(diff, out=diff)
+            np.less_equal(diff, tol, out=tmp)
+            near |= tmp
+    right = scratch.get(n, np.int8)
+    np.subtract(np.int8(cap), left, out=right)
+    if near.any():
+        f = np.flatnonzero(near)
+        lf, rf = _greedy([d[f] for d in dls], [d[f] for d in drs], cap)
+        left[f] = lf
+        right[f] = rf
+    return left, right
+
+
+def _greedy(
+    dls: list[np.ndarray], drs: list[np.ndarray], cap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The step-by-step search of :func:`truelift.rdd._kernels._nn_search_distinct` on the
+    candidate distances dls[k] = x_i - x_(i-k-1), drs[k] = x_(i+k+1) - x_i."""
+    n = dls[0].size
+    left = np.zeros(n, dtype=np.int8)
+    right = np.zeros(n, dtype=np.int8)
+    active = None
+    for step in range(cap):
+        dl = dls[0] if step == 0 else np.choose(left, dls[: step + 1])
+        dr = drs[0] if step == 0 else np.choose(right, drs[: step + 1])
+        tol = np.maximum(dl, dr)
+        tol *= _SQRT_EPS
+        diff = dl - dr
+        go_r = diff >= -tol  # not "left strictly nearer"
+        go_l = diff <= tol  # not "right strictly nearer"
+        if active is not None:
+            go_r &= active
+            go_l &= active
+        right += go_r.view(np.int8)
+        left += go_l.view(np.int8)
+        if step + 1 < cap:
+            active = (left + right) < cap
+            if not active.any():
+                break
+    return left, right
+
+
+def nn_from_offsets(
+    y: np.ndarray, nb: Neighbourhoods, s0: int, e0: int, ea: int, scratch: Scratch
+) -> np.ndarray:
+    """:func:`truelift.rdd._kernels.nn_from_bounds` for one column ``y`` (rows [ea, ...)) and
+    rows [s0, e0) with neighbourhoods ``nb``: the same operations on the same values, with the
+    neighbour counts and factors computed from the offsets instead of looked up, and the
+    vectors taken from ``scratch`` (the result is a scratch view)."""
+    scratch.reset()
+    n, m = y.size, e0 - s0
+    k = slice(s0 - nb.a, e0 - nb.a)
+    left, right = nb.left[k], nb.right[k]
+    j = np.add(left, right, out=scratch.get(m), dtype=np.float64)
+    sf = np.add(j, 1.0, out=scratch.get(m))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(j, sf, out=sf)
+    np.sqrt(sf, out=sf)
+    base = np.arange(s0 - ea, e0 - ea, dtype=np.int64)
+    idx_hi = np.add(base, right, out=scratch.get(m, np.int64))
+    idx_hi += 1
+    idx_lo = np.subtract(base, left, out=scratch.get(m, np.int64))
+    dc = np.subtract(y, y.mean(), out=scratch.get(n))
+    csum = scratch.get(n + 1)
+    csum[0] = 0.0
+    np.cumsum(dc, out=csum[1:])
+    # the indices are in range; with mode "raise" a take into ``out`` goes through a buffer
+    window = np.take(csum, idx_hi, out=scratch.get(m), mode="clip")
+    window -= np.take(csum, idx_lo, out=scratch.get(m), mode="clip")
+    mine = dc[s0 - ea : e0 - ea]
+    window -= mine
+    with np.errstate(divide="ignore", invalid="ignore"):
+        window /= j
+    np.subtract(mine, window, out=window)
+    window *= sf
+    return window
