@@ -164,14 +164,17 @@ class Scratch:
         self._next = 0
 
     def get(self, m: int, dtype: type = np.float64) -> np.ndarray:
-        if self._next == len(self._bufs):
-            self._bufs.append(np.empty(0))
-        buf = self._bufs[self._next]
-        nbytes = m * np.dtype(dtype).itemsize
-        if buf.nbytes < nbytes:
-            buf = self._bufs[self._next] = np.empty(max(nbytes, 1 << 18) // 8 + 1)
+        i = self._next
         self._next += 1
-        return buf.view(np.uint8)[:nbytes].view(dtype)
+        if i == len(self._bufs):
+            self._bufs.append(np.empty(0))
+        buf = self._bufs[i]
+        if buf.size < m or buf.dtype != dtype:
+            buf = self._bufs[i] = np.empty(max(m, _MIN_SCRATCH), dtype=dtype)
+        return buf[:m]
+
+
+_MIN_SCRATCH = (1 << 15) + 64
 
 
 def nn_offsets(x: np.ndarray, cap: int, scratch: Scratch) -> tuple[np.ndarray, np.ndarray] | None:
