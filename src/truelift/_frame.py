@@ -236,14 +236,52 @@ def _levels(series: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     return levels, remap.ravel()[codes]
 
 
-def _covariate_column(values: Any, name: str, out: np.ndarray, clean: bool) -> None:
-    """Copy one numeric covariate into its column of X, checking it is finite and varies."""
-    x = _numeric_copy(values, "covariate", name, out=out, clean=clean)
+def _covariate_column(values: Any, name: str, out: np.ndarray | None, clean: bool) -> None:
+    """Copy one numeric covariate into its column of X (``out``; None: X is a view of the
+    column, only checked), checking it is finite and varies."""
+    if out is None:
+        x = np.asarray(values)
+        if not clean and not np.isfinite(x).all():
+            _numeric_copy(values, "covariate", name, clean=False)  # raises with the count
+    else:
+        x = _numeric_copy(values, "covariate", name, out=out, clean=clean)
     if x.size and x.min() == x.max():
         raise DataError(
             f"Covariate {name!r} is constant ({x[0]:g}) in every row; it cannot be "
             "adjusted for and makes the design singular. Remove it from covariates."
         )
+
+
+def _owner(a: np.ndarray) -> Any:
+    """The object that owns an array's memory (the end of its ``base`` chain)."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a
+
+
+def _column_major_view(values: Sequence[Any], n: int) -> np.ndarray | None:
+    """A read-only column-major (n, k) view of k float64 columns that already lie side by side
+    in one buffer (pandas keeps a frame's float columns as one block), or None.
+
+    The covariate matrix then needs no copy; the view keeps the buffer's owner alive and cannot
+    be written through, so the caller's table is never modified.
+    """
+    if not values or n == 0:
+        return None
+    arrs = [v for v in values if isinstance(v, np.ndarray)]
+    if len(arrs) != len(values) or any(
+        a.dtype != np.float64 or a.ndim != 1 or a.size != n or not a.flags.c_contiguous
+        for a in arrs
+    ):
+        return None
+    start, owner = arrs[0].ctypes.data, _owner(arrs[0])
+    if owner is None or any(
+        a.ctypes.data != start + j * n * 8 or _owner(a) is not owner for j, a in enumerate(arrs)
+    ):
+        return None
+    return np.lib.stride_tricks.as_strided(
+        arrs[0], shape=(n, len(arrs)), strides=(8, n * 8), writeable=False
+    )
 
 
 def _encode_covariates(
@@ -252,8 +290,9 @@ def _encode_covariates(
     categorical: Sequence[str],
     clean: frozenset[str] = frozenset(),
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """The covariate matrix (column-major, so each column is one contiguous copy), one-hot
-    encoding categorical covariates against their first level."""
+    """The covariate matrix (column-major, so each column is one contiguous copy, or a
+    read-only view when the columns already lie that way), one-hot encoding categorical
+    covariates against their first level."""
     n = len(df)
     coded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     names: list[str] = []
@@ -264,7 +303,13 @@ def _encode_covariates(
             names.extend(f"{name}[{lev}]" for lev in coded[name][0][1:])
         else:
             names.append(name)
-    X = np.empty((n, len(names)), dtype=np.float64, order="F")
+    sources = {
+        name: _numeric_source(df[name], "covariate", name)
+        for name in covariates
+        if name not in coded
+    }
+    view = None if coded else _column_major_view(list(sources.values()), n)
+    X = np.empty((n, len(names)), dtype=np.float64, order="F") if view is None else view
     jobs: list[Callable[[], object]] = []
     j = 0
     for name in covariates:
@@ -274,8 +319,8 @@ def _encode_covariates(
                 jobs.append(partial(np.equal, codes, i, out=X[:, j], casting="unsafe"))
                 j += 1
             continue
-        values = _numeric_source(df[name], "covariate", name)
-        jobs.append(partial(_covariate_column, values, name, X[:, j], name in clean))
+        out = None if view is not None else X[:, j]  # a view: check the column in place
+        jobs.append(partial(_covariate_column, sources[name], name, out, name in clean))
         j += 1
     run_jobs(jobs, threaded=n * len(jobs) >= MIN_ROWS)  # one column per job; errors in order
     return X, tuple(names)
