@@ -13,7 +13,7 @@ temporaries. Here they are two passes, each over cache-sized blocks on one row r
 2. the *psi pass* (:meth:`FusedFeed.ipw_psi`) sums the influence values once the kernel knows
    ``mu`` and the correction ``c``, and bins the stored scores for the AUC and the histogram.
 
-On large data (from :data:`~truelift.propensity._logit._WARM_FROM` rows, where the fit starts
+On large data (from ``_logit._WARM_FROM`` rows, where the fit starts
 from a subsample's fit) the fit pass rides along with the Newton pass that is expected to be the
 last: once the step into a Newton iterate is small (:data:`SPECULATE`), that pass also gathers
 the sums, and if its own step is at most :data:`EXACT_STEP` in every coefficient the fit stops
@@ -32,11 +32,11 @@ import numpy as np
 
 from truelift._parallel import map_ranges
 from truelift.errors import IdentificationError
+from truelift.propensity import _logit
 from truelift.propensity._common import Design, check_scores
 from truelift.propensity._kernel import Facts, PsiSums
 from truelift.propensity._logit import (
     _BLOCK,
-    _WARM_FROM,
     AUC_CELLS,
     AUC_EXACT_ROWS,
     _pass,
@@ -311,7 +311,7 @@ class FusedFeed:
                 fill_weights(eb, tb, wb, sb, self.estimand)
                 if self.bounds is not None:
                     wb *= (eb >= self.bounds[0]) & (eb <= self.bounds[1])
-                tr = tb > 0
+                tr = tb > 0  # t is 0.0 or 1.0
                 np.subtract(yb, np.where(tr, mu[1], mu[0]), out=psi)  # as ArrayFeed._a
                 psi *= wb
                 psi *= np.where(tr, kappa[1], kappa[0])
@@ -325,7 +325,7 @@ class FusedFeed:
                     full[a:b] = psi
                 idx = (eb * HIST_BINS).astype(np.int64)
                 np.minimum(idx, HIST_BINS - 1, out=idx)
-                idx += HIST_BINS * (tb == 1)
+                idx += HIST_BINS * tr
                 hist += np.bincount(idx, minlength=2 * HIST_BINS)
                 if cells is not None:  # the AUC's score cells, as in _logit.auc
                     z = np.subtract(eb, lo, out=sb)
@@ -334,7 +334,7 @@ class FusedFeed:
                     cb = cells[a:b]
                     cb[:] = z
                     np.minimum(cb, nb - 1, out=cb)
-                    cb += nb * (tb == 1)
+                    cb += nb * tr
             return ss, hist
 
         parts = map_ranges(part, self.n)
@@ -380,7 +380,7 @@ def fused_ipw(
         X = np.ascontiguousarray(X)
     n = t.size
     y0 = float(np.mean(y[:: max(1, n // 1024)]))
-    warm = n >= _WARM_FROM
+    warm = n >= _logit._WARM_FROM
     last: dict[str, Any] = {"coef": None, "sums": None}
 
     def pass_fn(coef: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, float]:
