@@ -200,6 +200,14 @@ def _numeric(
     return _numeric_copy(_numeric_source(series, role, name), role, name, out, clean)
 
 
+def _constant(x: np.ndarray) -> bool:
+    """True when every value equals the first (a leading slice usually settles it)."""
+    head = x[:4096]
+    if head.size and head.min() != head.max():
+        return False
+    return bool(x.min() == x.max())
+
+
 def _binary(series: Any, role: str, name: str, require_both: bool) -> np.ndarray:
     if series.dtype == nw.Boolean:
         arr = np.asarray(series.to_numpy(), dtype=np.float64)
@@ -216,7 +224,7 @@ def _binary(series: Any, role: str, name: str, require_both: bool) -> np.ndarray
             f"{role.capitalize()} column {name!r} must be binary (0/1 or bool); found "
             f"{_value_counts(np.asarray(series.to_numpy()))}."
         )
-    if require_both and (arr.min() == arr.max()):
+    if require_both and _constant(arr):
         raise DataError(
             f"{role.capitalize()} column {name!r} has only one value ({arr[0]:g}) in all "
             f"{arr.size:,} rows; an effect needs both treated (1) and untreated (0) units."
@@ -245,7 +253,7 @@ def _covariate_column(values: Any, name: str, out: np.ndarray | None, clean: boo
             _numeric_copy(values, "covariate", name, clean=False)  # raises with the count
     else:
         x = _numeric_copy(values, "covariate", name, out=out, clean=clean)
-    if x.size and x.min() == x.max():
+    if x.size and _constant(x):
         raise DataError(
             f"Covariate {name!r} is constant ({x[0]:g}) in every row; it cannot be "
             "adjusted for and makes the design singular. Remove it from covariates."
@@ -404,7 +412,7 @@ def load(
             arrays[role] = _binary(s, role, name, role in require_both)
         elif kind == "numeric":
             arrays[role] = _numeric(s, role, name, clean=name in clean)
-            if role in nonconstant and np.ptp(arrays[role]) == 0:
+            if role in nonconstant and _constant(arrays[role]):
                 raise DataError(
                     f"{role.capitalize()} column {name!r} is constant ({arrays[role][0]:g}); "
                     "there is no variation to compare."
