@@ -139,11 +139,25 @@ def _finite_sum(arr: np.ndarray | None) -> bool:
         return bool(np.isfinite(np.sum(arr)))
 
 
-def _clean_columns(df: Any, names: Sequence[str]) -> frozenset[str]:
+class _ColumnCache:
+    """A frame's columns, each looked up once (a narwhals lookup costs about 0.1-0.3 ms)."""
+
+    def __init__(self, df: Any) -> None:
+        self.df = df
+        self.n = len(df)
+        self._cols: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._cols:
+            self._cols[name] = self.df[name]
+        return self._cols[name]
+
+
+def _clean_columns(df: _ColumnCache, names: Sequence[str]) -> frozenset[str]:
     """The float columns among ``names`` proven finite by :func:`_finite_sum` (one job per
     column on the worker threads when there are many rows)."""
     jobs = [partial(_finite_sum, _float_values(df[name])) for name in names]
-    ok = run_jobs(jobs, threaded=len(df) * len(names) >= MIN_ROWS)
+    ok = run_jobs(jobs, threaded=df.n * len(names) >= MIN_ROWS)
     return frozenset(name for name, good in zip(names, ok, strict=True) if good)
 
 
@@ -293,7 +307,7 @@ def _column_major_view(values: Sequence[Any], n: int) -> np.ndarray | None:
 
 
 def _encode_covariates(
-    df: Any,
+    df: _ColumnCache,
     covariates: Sequence[str],
     categorical: Sequence[str],
     clean: frozenset[str] = frozenset(),
@@ -301,7 +315,7 @@ def _encode_covariates(
     """The covariate matrix (column-major, so each column is one contiguous copy, or a
     read-only view when the columns already lie that way), one-hot encoding categorical
     covariates against their first level."""
-    n = len(df)
+    n = df.n
     coded: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     names: list[str] = []
     for name in covariates:
@@ -380,8 +394,9 @@ def load(
         raise DataError("data has no rows; there is nothing to analyse.")
 
     used = list(dict.fromkeys([name for _, name in roles.values()] + covs))
-    clean = _clean_columns(df, used)
-    masks = {name: _null_mask(df[name]) for name in used if name not in clean}
+    cols = _ColumnCache(df)
+    clean = _clean_columns(cols, used)
+    masks = {name: _null_mask(cols[name]) for name in used if name not in clean}
     dropped_by = {name: int(m.sum()) for name, m in masks.items() if m.any()}
     n_dropped = 0
     if dropped_by:
@@ -403,11 +418,13 @@ def load(
         )
     if len(df) < min_rows:
         raise DataError(f"only {len(df):,} usable rows; the design needs at least {min_rows}.")
+    if n_dropped:
+        cols = _ColumnCache(df)  # the filtered frame
 
     arrays: dict[str, np.ndarray] = {}
     levels: dict[str, np.ndarray] = {}
     for role, (kind, name) in roles.items():
-        s = df[name]
+        s = cols[name]
         if kind == "binary":
             arrays[role] = _binary(s, role, name, role in require_both)
         elif kind == "numeric":
@@ -421,7 +438,7 @@ def load(
             labels, codes = factorize(np.asarray(s.to_numpy()))
             arrays[role] = codes
             levels[role] = labels
-    X, X_names = _encode_covariates(df, covs, categorical, clean)
+    X, X_names = _encode_covariates(cols, covs, categorical, clean)
     return Columns(
         arrays=arrays,
         n_obs=len(df),
