@@ -14,7 +14,9 @@ using the previous one's result:
    as ``sum psi^2``, or per cluster (CR1), give the variance.
 
 :class:`ArrayFeed` computes the sums from numpy arrays; ``propensity._engine.EngineFeed`` computes
-the same sums with one aggregation each inside DuckDB, polars or Spark. Both run these kernels.
+the same sums with one aggregation each inside DuckDB, polars or Spark; ``propensity._fused.
+FusedFeed`` (``ipw`` with the default score in memory) has them from one pass over the rows
+after the fit (and the psi pass). All run these kernels.
 """
 
 from __future__ import annotations
