@@ -41,6 +41,7 @@ from truelift.rdd._sums import (
     has_distinct,
     n_distinct,
 )
+from truelift.rdd._table import PowerTable, kernel_moments, reach
 from truelift.rdd.bins import side_bins
 
 __all__ = ["CHUNK", "ArrayFeeder", "Side"]
@@ -231,6 +232,7 @@ class ArrayFeeder:
         self._neighbours = NeighbourCache(side, nnmatch, CHUNK)
         self._windows: dict[Kern, slice] = {}
         self._arena = _Arena()
+        self._table: PowerTable | None = None
         self._nn_scratch, self._nn_y = Scratch(), Scratch()
         # sums of a batch by window and factors: a batch asking for lower powers (the pilot
         # fits of orders 3, 2, 1 share a window) reads their leading entries
@@ -266,10 +268,9 @@ class ArrayFeeder:
         return self._windows[win]
 
     def sums(self, win: Kern, reqs: Sequence[Req], distinct: int = 0) -> WindowSums:
-        side, c = self.side, self.c
         rows = self._rows(win)
         a, b = rows.start, rows.stop
-        if distinct and not has_distinct(side.x[a:b], distinct):
+        if distinct and not has_distinct(self.side.x[a:b], distinct):
             return WindowSums(b - a, False)
         key = (win, tuple((tuple(map(_plain, r.factors)), r.by_cluster) for r in reqs))
         kept = self._kept.get(key)
@@ -279,9 +280,98 @@ class ArrayFeeder:
             return WindowSums(
                 b - a, True, [_head(o, r) for o, r in zip(kept[1], reqs, strict=True)]
             )
+        acc: list[Any] = [None] * len(reqs)
+        rest = self._from_table(win, reqs, a, b, acc)
+        if rest:
+            part = [reqs[i] for i in rest]
+            for i, res in zip(rest, self._direct(win, a, b, a, b, part), strict=True):
+                acc[i] = res
+        if kept is None or sum(r.m_max for r in reqs) > sum(k.m_max for k in kept[0]):
+            self._kept[key] = (list(reqs), acc)
+        return WindowSums(b - a, True, acc)
+
+    def _tabled(self, r: Req, a: int, b: int) -> tuple[Kern, slice] | None:
+        """The kernel and rows of a request answered from the power table: the kernel's sums
+        (or the count of its rows) alone, on a window inside [a, b) that starts at the cutoff."""
+        if r.by_cluster or len(r.factors) != 1:
+            return None
+        f = r.factors[0]
+        k = f.k if isinstance(f, Ind) else f
+        if not isinstance(k, Kern) or (isinstance(f, Ind) and (r.m_max or r.cols >= 0)):
+            return None
+        rk = self._rows(k)
+        anchored = rk.stop == self.n if self.negative else rk.start == 0
+        if not (anchored and a <= rk.start and rk.stop <= b):
+            return None
+        return k, rk
+
+    def _table_for(self, m_pow: int, m_cols: int) -> PowerTable | None:
+        """The side's power table, (re)built to hold powers to m_pow (columns to m_cols)."""
+        n_chunks = self.n // CHUNK
+        if n_chunks == 0:
+            return None
+        if self._table is None or not self._table.fits(m_pow, m_cols):
+            if self._table is not None:
+                m_pow, m_cols = max(m_pow, self._table.m_pow), max(m_cols, self._table.m_cols)
+            # headroom: the pilot fit (order q + 1) comes before the fit of order q + 2
+            self._table = PowerTable(n_chunks, m_pow + 2, m_cols + 1, self.ncols, self._chunk)
+        return self._table
+
+    def _chunk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """u and the outcome columns of whole chunk k, counted from the cutoff."""
+        s0 = self.n - (k + 1) * CHUNK if self.negative else k * CHUNK
+        part = slice(s0, s0 + CHUNK)
+        u = self.side.xv(part) - self.c
+        return u, self.side.outcomes(part)
+
+    def _from_table(self, win: Kern, reqs: Sequence[Req], a: int, b: int, acc: list) -> list[int]:
+        """Answer the requests that the power table serves (into ``acc``): the whole chunks of
+        their windows with |u| <= theta h from the table (:mod:`truelift.rdd._table`), the
+        rows beyond directly. Returns the indices of the
+        other requests."""
+        rest: list[int] = []
+        outer: dict[tuple[int, int], list[int]] = {}
+        sign = -1.0 if self.negative else 1.0
+        for i, r in enumerate(reqs):
+            found = self._tabled(r, a, b)
+            if found is None:
+                rest.append(i)
+                continue
+            k, rk = found
+            if isinstance(r.factors[0], Ind):  # rows with positive weight: the window's rows
+                acc[i] = np.array([float(rk.stop - rk.start)])
+                continue
+            theta, deg = reach(k.kernel)
+            table = self._table_for(r.m_max + deg, r.cols + deg if r.cols >= 0 else 0)
+            x, sc = self.side.x, self.side.x_scale
+            if self.negative:  # rows from the cutoff with |u| <= theta h
+                near = self.n - int(np.searchsorted(x, (self.c - theta * k.h) * sc, side="left"))
+            else:
+                near = int(np.searchsorted(x, (self.c + theta * k.h) * sc, side="right"))
+            full = min(near, rk.stop - rk.start) // CHUNK
+            if table is None or full == 0:
+                rest.append(i)
+                continue
+            pw, cols = table.upto(min(full, table.n_chunks))
+            mom = kernel_moments(pw, k.h, k.kernel, sign, r.m_max)
+            acc[i] = mom if r.cols < 0 else (mom, kernel_moments(cols, k.h, k.kernel, sign, r.cols))
+            span = (rk.start, self.n - full * CHUNK) if self.negative else (full * CHUNK, rk.stop)
+            outer.setdefault(span, []).append(i)
+        for (lo, hi), idx in outer.items():
+            part = [reqs[i] for i in idx]
+            for i, res in zip(idx, self._direct(win, a, b, lo, hi, part), strict=True):
+                acc[i] = _add(acc[i], res)
+        return rest
+
+    def _direct(
+        self, win: Kern, a: int, b: int, lo: int, hi: int, reqs: Sequence[Req]
+    ) -> list[Any]:
+        """The requests' sums over rows [lo, hi) of the window [a, b), chunk by chunk from the
+        rows' values."""
+        side, c = self.side, self.c
         codes, ng = None, 0
         if any(r.by_cluster for r in reqs):
-            cl = side.cluster(rows)
+            cl = side.cluster(slice(a, b))
             assert cl is not None  # internal invariant: cluster sums need clusters
             uniq, codes = np.unique(cl, return_inverse=True)
             ng = int(uniq.size)
@@ -296,8 +386,8 @@ class ArrayFeeder:
             for f in r.factors
         )
         arena = self._arena
-        for s0 in range(a, max(b, a + 1), CHUNK):
-            e0 = min(s0 + CHUNK, b)
+        for s0 in range(lo, max(hi, lo + 1), CHUNK):
+            e0 = min(s0 + CHUNK, hi)
             part = slice(s0, e0)
             arena.reset()
             ex = side.x[part]
@@ -343,9 +433,7 @@ class ArrayFeeder:
                 else:
                     res = power_moments(prod, u, r.m_max, own=True)
                 acc[i] = _add(acc[i], res)
-        if kept is None or sum(r.m_max for r in reqs) > sum(k.m_max for k in kept[0]):
-            self._kept[key] = (list(reqs), acc)
-        return WindowSums(b - a, True, acc)
+        return acc
 
     def _nn_source(self, win: Kern, a: int, b: int) -> Any:
         """What the window's nearest-neighbour residuals are computed from: its rows'
