@@ -48,6 +48,7 @@ __all__ = ["CHUNK", "ArrayFeeder", "Side"]
 
 CHUNK = 1 << 15
 _EPS = float(np.finfo(np.float64).eps)
+_MAX_REDO = 4096  # more rows with other neighbours: compute the window's residuals anew
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,10 @@ class ArrayFeeder:
         self.clustered = side.cl is not None
         self._nn: dict[tuple[float, str], np.ndarray] = {}
         self._neighbours = NeighbourCache(side, nnmatch, CHUNK)
+        self._twin: ArrayFeeder | None = None
+        # the widest window's nearest-neighbour residuals (one outcome column): first row,
+        # the offsets they were computed with, the residuals
+        self._resid: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._windows: dict[Kern, slice] = {}
         self._arena = _Arena()
         self._table: PowerTable | None = None
@@ -239,7 +244,11 @@ class ArrayFeeder:
         self._kept: dict[Any, tuple[list[Req], list[Any]]] = {}
 
     def scaled(self, x_sd: float, y_sd: float, keep_t: bool) -> ArrayFeeder:
-        return ArrayFeeder(self.side.scaled(x_sd, y_sd, keep_t), self.c / x_sd, self.nnmatch)
+        child = ArrayFeeder(self.side.scaled(x_sd, y_sd, keep_t), self.c / x_sd, self.nnmatch)
+        # the final fit's neighbour searches and residuals start from the selector's
+        self._neighbours.twin = child._neighbours
+        self._twin = child
+        return child
 
     def nearest_distinct(self, k: int) -> np.ndarray:
         near = _nearest_values(self.side.x, k, from_end=self.x_max < self.c)
@@ -443,6 +452,8 @@ class ArrayFeeder:
             return self._nn[key]
         found = self._neighbours.bounds(a, b)
         if found is not None and b - a > 4 * CHUNK:
+            if self.ncols == 1:
+                return self._residuals(found, a, b)
             return found  # residuals computed chunk by chunk
         if b <= a:
             return np.empty((0, self.ncols))
@@ -452,6 +463,40 @@ class ArrayFeeder:
         else:
             out = nn_residuals(self.side.xv(rows), self.side.outcomes(rows), self.nnmatch)
         self._nn[key] = out  # small windows: kept for the next request on the same window
+        return out
+
+    def _residuals(self, nb: Neighbourhoods, a: int, b: int) -> np.ndarray:
+        """The nearest-neighbour residuals of the rows [a, b) (one column).
+
+        A row's residual depends only on its neighbours, so where a wider window's residuals
+        were computed before - here, or on the standardised twin (scaled back by the ratio of
+        the outcome scales) - with the same offsets, they are taken over; the rows whose
+        offsets differ (the window's edges, rows near a tie on the other scale) are computed.
+        """
+        out = np.empty((b - a, 1))
+        src = None
+        for f in (self, self._twin):
+            if f is not None and f._resid is not None:
+                a0, l0, r0, res0 = f._resid
+                if a0 <= a and b <= a0 + res0.shape[0]:
+                    src = (a0, l0, r0, res0, f.side.y_scale / self.side.y_scale)
+                    break
+        if src is not None:
+            a0, l0, r0, res0, factor = src
+            k = slice(a - a0, b - a0)
+            rows = np.flatnonzero((nb.left != l0[k]) | (nb.right != r0[k]))
+            if rows.size <= _MAX_REDO:
+                np.multiply(res0[k], factor, out=out)
+                cut = np.flatnonzero(np.diff(rows) > 1) + 1
+                for run in np.split(rows, cut) if rows.size else []:
+                    s0, e0 = a + int(run[0]), a + int(run[-1]) + 1
+                    out[s0 - a : e0 - a] = self._from_bounds(nb, a, s0, e0)
+                return out
+        for s0 in range(a, b, CHUNK):
+            e0 = min(s0 + CHUNK, b)
+            out[s0 - a : e0 - a] = self._from_bounds(nb, a, s0, e0)
+        if self._resid is None or b - a > self._resid[3].shape[0]:
+            self._resid = (a, nb.left, nb.right, out)
         return out
 
     def _from_bounds(self, nb: Neighbourhoods, a: int, s0: int, e0: int) -> np.ndarray:

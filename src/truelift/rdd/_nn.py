@@ -55,12 +55,19 @@ class Neighbourhoods:
 class NeighbourCache:
     """Neighbourhoods of one side's rows for windows [a, b), the widest one searched kept."""
 
-    def __init__(self, side: Side, matches: int, chunk: int) -> None:
+    def __init__(
+        self, side: Side, matches: int, chunk: int, twin: NeighbourCache | None = None
+    ) -> None:
         self.side, self.matches, self.chunk = side, matches, chunk
         self.dtype = np.int8 if matches <= 127 else np.int64
         self._scratch, self._xbuf = Scratch(), Scratch()
         self._kept: Neighbourhoods | None = None
         self._end = 0
+        # rows of the kept search whose decisions could differ on another scale (None: not
+        # tracked); a cache on the raw scale reuses its standardised twin's search
+        self._fragile: np.ndarray | None = None
+        self._found_fragile: list[np.ndarray] | None = None
+        self.twin = twin
 
     def bounds(self, a: int, b: int) -> Neighbourhoods | None:
         """The rows of [a, b) with neighbours searched within [a, b); None when the window
@@ -74,12 +81,49 @@ class NeighbourCache:
             nb = Neighbourhoods(a, kept.left[k].copy(), kept.right[k].copy())
             if self._fix_edges(nb, b, cap):
                 return nb
+        if kept is None and cap == self.matches:
+            via = self._from_twin(a, b, cap)
+            if via is not None:
+                return via
+        self._found_fragile = [] if self.side.x_scale != 1.0 else None
         found = self._search(a, b, cap)
         if found is None:
             return None
         if cap == self.matches and (kept is None or b - a > self._end - kept.a):
             self._kept, self._end = found, b
+            fr = self._found_fragile
+            self._fragile = None if fr is None else np.concatenate([np.zeros(0, np.int64), *fr])
         return found
+
+    def _from_twin(self, a: int, b: int, cap: int) -> Neighbourhoods | None:
+        """The window's neighbourhoods from the twin's search on the standardised scale.
+
+        Its rows' decisions compare distances x_i/s - x_j/s; on this scale the same
+        comparisons of x_i - x_j (over s) differ by at most the rounding of the divisions, which
+        the twin's search added to its near-tie tolerance. So every row it did not flag takes
+        the same neighbours here; the flagged rows and the window's edges are searched again.
+        """
+        tw = self.twin
+        if tw is None or tw._kept is None or tw._fragile is None or tw.matches != self.matches:
+            return None
+        kept = tw._kept
+        if not (kept.a <= a and b <= tw._end) or tw.side.x is not self.side.x:
+            return None
+        self._found_fragile = None
+        fragile = tw._fragile[(tw._fragile >= a) & (tw._fragile < b)]
+        if fragile.size > _MAX_FRAGILE:
+            return None
+        k = slice(a - kept.a, b - kept.a)
+        nb = Neighbourhoods(a, kept.left[k].copy(), kept.right[k].copy())
+        margin = 4 * (cap + 1)
+        for i in fragile.tolist():
+            ea, eb = max(a, i - margin), min(b, i + margin + 1)
+            found = self._local(ea, eb, cap)
+            if found is None or _touches(found, i - ea, i - ea + 1, ea > a, eb < b, eb - ea):
+                return None
+            nb.left[i - a] = found[0][i - ea]
+            nb.right[i - a] = found[1][i - ea]
+        return nb if self._fix_edges(nb, b, cap) else None
 
     def _local(self, lo: int, hi: int, cap: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(left, right) offsets of the rows [lo, hi) searched within that range."""
@@ -94,8 +138,21 @@ class NeighbourCache:
                 return None
             first, last = _nn_search_distinct(x, cap)
             i = np.arange(x.size)
+            self._found_fragile = None  # no near-tie flags on this path
             return (i - first).astype(self.dtype), (last - i).astype(self.dtype)
-        return nn_offsets(x, cap, self._scratch)
+        slack = 0.0
+        if self._found_fragile is not None:
+            # rounding of x / s: each quotient is off by at most eps/2 of its size and each
+            # distance by eps/2 of its own, so a difference of two distances among these rows
+            # moves by less than 8 eps max|x/s| between the scales; twice that for margin
+            slack = 16.0 * _EPS * max(abs(float(x[0])), abs(float(x[-1])))
+        found = nn_offsets(x, cap, self._scratch, slack)
+        if found is None:
+            return None
+        left, right, near = found
+        if self._found_fragile is not None:
+            self._found_fragile.append(near + lo)
+        return left, right
 
     def _search(self, a: int, b: int, cap: int) -> Neighbourhoods | None:
         margin = 4 * (cap + 1)
@@ -110,6 +167,9 @@ class NeighbourCache:
             k0, k1 = s0 - ea, e0 - ea
             if _touches(found, k0, k1, ea > a, eb < b, eb - ea):
                 return None  # cannot happen without ties (at most cap neighbours a side)
+            fr = self._found_fragile
+            if fr:  # keep the flags of this chunk's own rows
+                fr[-1] = fr[-1][(fr[-1] >= s0) & (fr[-1] < e0)]
             left[s0 - a : e0 - a] = found[0][k0:k1]
             right[s0 - a : e0 - a] = found[1][k0:k1]
         return Neighbourhoods(a, left, right)
@@ -117,6 +177,7 @@ class NeighbourCache:
     def _fix_edges(self, nb: Neighbourhoods, b: int, cap: int) -> bool:
         """Re-search the rows within cap of the window's ends (the only ones whose
         neighbourhood in the kept range can reach outside the window)."""
+        self._found_fragile = None
         a = nb.a
         span = min(b - a, 4 * (cap + 1))
         k = min(cap + 1, b - a)
@@ -149,6 +210,8 @@ def _touches(found, k0, k1, inner_lo, inner_hi, size):  # type: ignore[no-untype
 
 
 _MERGE_CAP = 8  # the merge search below is used up to this many matches
+_MAX_FRAGILE = 512  # more flagged rows in a window: search it anew instead of from the twin
+_EPS = float(np.finfo(np.float64).eps)
 _EDGE = 128  # offsets reach at most this far (int8 offsets)
 
 
@@ -177,7 +240,9 @@ class Scratch:
 _MIN_SCRATCH = (1 << 15) + 64
 
 
-def nn_offsets(x: np.ndarray, cap: int, scratch: Scratch) -> tuple[np.ndarray, np.ndarray] | None:
+def nn_offsets(
+    x: np.ndarray, cap: int, scratch: Scratch, slack: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(left, right) neighbour counts (int8) of each row of sorted x with the decisions of
     :func:`truelift.rdd._kernels._nn_search_distinct`; None when x holds tied values.
 
@@ -187,7 +252,9 @@ def nn_offsets(x: np.ndarray, cap: int, scratch: Scratch) -> tuple[np.ndarray, n
     such a near tie, every step takes one side and the result is that of merging the two
     sorted distance lists: the a-th left candidate is taken iff it is nearer than the
     (cap + 1 - a)-th right one. So the counts come from these comparisons at once; the rows
-    with a near tie (rare: distances equal to 1e-8) are searched step by step.
+    with a near tie (rare: distances equal to 1e-8) are searched step by step. ``slack``
+    widens the near-tie test by that much (rows searched step by step as well); the third
+    result holds the rows so flagged.
     """
     scratch.reset()
     n = x.size
@@ -212,6 +279,8 @@ def nn_offsets(x: np.ndarray, cap: int, scratch: Scratch) -> tuple[np.ndarray, n
             np.subtract(dl, dr, out=diff)
             np.maximum(dl, dr, out=tol)
             tol *= _SQRT_EPS
+            if slack:
+                tol += slack
             if a + b == cap + 1:
                 np.less(diff, 0, out=tmp)
                 left += tmp.view(np.int8)
@@ -220,12 +289,12 @@ def nn_offsets(x: np.ndarray, cap: int, scratch: Scratch) -> tuple[np.ndarray, n
             near |= tmp
     right = scratch.get(n, np.int8)
     np.subtract(np.int8(cap), left, out=right)
-    if near.any():
-        f = np.flatnonzero(near)
+    f = np.flatnonzero(near)
+    if f.size:
         lf, rf = _greedy([d[f] for d in dls], [d[f] for d in drs], cap)
         left[f] = lf
         right[f] = rf
-    return left, right
+    return left, right, f
 
 
 def _greedy(
