@@ -292,9 +292,17 @@ class ArrayFeeder:
         acc: list[Any] = [None] * len(reqs)
         rest = self._from_table(win, reqs, a, b, acc)
         if rest:
-            part = [reqs[i] for i in rest]
-            for i, res in zip(rest, self._direct(win, a, b, a, b, part), strict=True):
+            # a request repeated in the batch (the nn meats' conventional and robust terms) is
+            # summed once; the copies read the same answer
+            first: dict[Req, int] = {}
+            for i in rest:
+                first.setdefault(reqs[i], i)
+            uniq = list(first.values())
+            part = [reqs[i] for i in uniq]
+            for i, res in zip(uniq, self._direct(win, a, b, a, b, part), strict=True):
                 acc[i] = res
+            for i in rest:
+                acc[i] = acc[first[reqs[i]]]
         if kept is None or sum(r.m_max for r in reqs) > sum(k.m_max for k in kept[0]):
             self._kept[key] = (list(reqs), acc)
         return WindowSums(b - a, True, acc)
