@@ -91,3 +91,28 @@ def test_residuals_taken_over_equal_computed() -> None:
         )
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
     assert scaled._resid is not None and raw._resid is None  # the raw window reused the twin's
+
+
+def test_merge_search_on_random_near_ties() -> None:
+    """The merge search checks near ties only on its final pairs (a + b = cap + 1); the
+    stepwise search (the reference) must agree on data full of near ties at every pair:
+    gaps equal up to 1e-9 .. 3e-8 relative, around the tolerance sqrt(eps) = 1.49e-8."""
+    from truelift.rdd._kernels import _nn_search_distinct
+    from truelift.rdd._nn import Scratch, nn_offsets
+
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        n = int(rng.integers(5, 60))
+        gaps = rng.choice([1.0, 2.0, 3.0, 1.5], n) * (
+            1 + rng.choice([0, 0, 1e-9, 5e-9, 1.4e-8, 1.5e-8, 1.6e-8, 3e-8, -1e-9, -1.4e-8], n)
+        )
+        if rng.uniform() < 0.3:
+            gaps = rng.choice([1.0, 1 + 1e-9, 1 + 1e-8, 2.0, 2 + 2e-8, 3.0], n)
+        x = np.cumsum(gaps) + rng.choice([0.0, 100.0, 1e4])
+        rows = np.arange(n)
+        for cap in range(1, min(8, n - 1) + 1):
+            lo, hi = _nn_search_distinct(x, cap)
+            found = nn_offsets(x, cap, Scratch())
+            assert found is not None
+            np.testing.assert_array_equal(found[0], rows - lo)
+            np.testing.assert_array_equal(found[1], hi - rows)

@@ -247,14 +247,21 @@ def nn_offsets(
     :func:`truelift.rdd._kernels._nn_search_distinct`; None when x holds tied values.
 
     That search adds, step by step, the nearer of the next left and next right candidate
-    (both when their distances agree within a relative sqrt(eps)). When none of the
-    candidate pairs it can meet (the a-th left against the b-th right, a + b <= cap + 1) is
-    such a near tie, every step takes one side and the result is that of merging the two
-    sorted distance lists: the a-th left candidate is taken iff it is nearer than the
-    (cap + 1 - a)-th right one. So the counts come from these comparisons at once; the rows
-    with a near tie (rare: distances equal to 1e-8) are searched step by step. ``slack``
-    widens the near-tie test by that much (rows searched step by step as well); the third
-    result holds the rows so flagged.
+    (both when their distances agree within a relative sqrt(eps)). Merging the two sorted
+    distance lists instead, the a-th left candidate is taken iff it is nearer than the
+    (cap + 1 - a)-th right one. The two agree whenever none of these final pairs
+    (a + b = cap + 1) is a near tie: a step with L left and R right candidates taken that
+    takes both (a near tie of the (L+1)-th left and (R+1)-th right, L + R <= cap - 2) never
+    overshoots the merge's counts (L*, R*), because the (L+1)-th left distance exceeds the
+    (R+1)-th right one by at most the tolerance, so it lies below the farther
+    (cap - L)-th right one, whose pair with it is final and not near - so it is strictly
+    below and L + 1 <= L* (likewise R + 1 <= R*); a step that takes one side takes the
+    nearer, as the merge does; and the last step compares a final pair, which is not near,
+    so it takes one: the search ends at exactly (L*, R*). (Rounding keeps both monotonicity
+    facts: fl(d - e) grows with d and falls with e.) So the counts come from the final
+    pairs' comparisons at once; the rows with a near tie in one of them (rare: distances
+    equal to 1e-8) are searched step by step. ``slack`` widens the near-tie test by that much
+    (rows searched step by step as well); the third result holds the rows so flagged.
     """
     scratch.reset()
     n = x.size
@@ -274,19 +281,17 @@ def nn_offsets(
     diff, tol = scratch.get(n), scratch.get(n)
     tmp = scratch.get(n, np.bool_)
     for a in range(1, cap + 1):
-        for b in range(1, cap + 2 - a):
-            dl, dr = dls[a - 1], drs[b - 1]
-            np.subtract(dl, dr, out=diff)
-            np.maximum(dl, dr, out=tol)
-            tol *= _SQRT_EPS
-            if slack:
-                tol += slack
-            if a + b == cap + 1:
-                np.less(diff, 0, out=tmp)
-                left += tmp.view(np.int8)
-            np.abs(diff, out=diff)
-            np.less_equal(diff, tol, out=tmp)
-            near |= tmp
+        dl, dr = dls[a - 1], drs[cap - a]  # the final pair (a, cap + 1 - a)
+        np.subtract(dl, dr, out=diff)
+        np.maximum(dl, dr, out=tol)
+        tol *= _SQRT_EPS
+        if slack:
+            tol += slack
+        np.less(diff, 0, out=tmp)
+        left += tmp.view(np.int8)
+        np.abs(diff, out=diff)
+        np.less_equal(diff, tol, out=tmp)
+        near |= tmp
     right = scratch.get(n, np.int8)
     np.subtract(np.int8(cap), left, out=right)
     f = np.flatnonzero(near)
