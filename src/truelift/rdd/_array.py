@@ -335,11 +335,22 @@ class ArrayFeeder:
         return self._table
 
     def _chunk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """u and the outcome columns of whole chunk k, counted from the cutoff."""
+        """u and the outcome columns of whole chunk k, counted from the cutoff (scratch
+        vectors, valid until the next call)."""
+        side, arena = self.side, self._arena
+        arena.reset()
         s0 = self.n - (k + 1) * CHUNK if self.negative else k * CHUNK
         part = slice(s0, s0 + CHUNK)
-        u = self.side.xv(part) - self.c
-        return u, self.side.outcomes(part)
+        ex = side.x[part]
+        if side.x_scale != 1.0:
+            ex = np.divide(ex, side.x_scale, out=arena.get(CHUNK))
+        u = np.subtract(ex, self.c, out=arena.get(CHUNK))
+        if self.ncols > 1:
+            return u, side.outcomes(part)
+        y = side.y[part]
+        if side.y_scale != 1.0:
+            y = np.divide(y, side.y_scale, out=arena.get(CHUNK))
+        return u, y[:, None]
 
     def _from_table(self, win: Kern, reqs: Sequence[Req], a: int, b: int, acc: list) -> list[int]:
         """Answer the requests that the power table serves (into ``acc``): the whole chunks of
