@@ -83,3 +83,28 @@ def test_table_skips_chunks_near_the_kernel_edge(kernel) -> None:
         ref, mag, cref, cmag, _ = _reference(x, d, 0.0, h, kernel, m_max, cols)
         assert np.all(np.abs(mom - ref) <= 1e-13 * mag)
         assert np.all(np.abs(cross - cref) <= 1e-13 * cmag)
+
+
+def test_a_call_leaves_no_reference_cycles() -> None:
+    """The feeders, their power tables and neighbour caches must be freed when the call
+    returns: a cycle (a table holding its feeder) kept the sorted rows alive until the garbage
+    collector ran, and the next call's sort faulted in fresh memory (0.5 s of system time per
+    call at 10M rows)."""
+    import gc
+
+    import pandas as pd
+
+    from truelift.rdd import rdd
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-1, 1, 300_000)
+    df = pd.DataFrame({"x": x, "y": x + (x >= 0) + rng.normal(0, 1, x.size)})
+    for vce in ("nn", "hc1"):
+        rdd(df, outcome="y", running="x", cutoff=0.0, vce=vce, diagnostics=False)
+        gc.collect()
+        gc.disable()
+        try:
+            rdd(df, outcome="y", running="x", cutoff=0.0, vce=vce, diagnostics=False)
+            assert gc.collect() == 0
+        finally:
+            gc.enable()

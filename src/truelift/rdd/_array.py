@@ -331,7 +331,7 @@ class ArrayFeeder:
             if self._table is not None:
                 m_pow, m_cols = max(m_pow, self._table.m_pow), max(m_cols, self._table.m_cols)
             # headroom: the pilot fit (order q + 1) comes before the fit of order q + 2
-            self._table = PowerTable(n_chunks, m_pow + 2, m_cols + 1, self.ncols, self._chunk)
+            self._table = PowerTable(n_chunks, m_pow + 2, m_cols + 1, self.ncols)
         return self._table
 
     def _chunk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -380,7 +380,7 @@ class ArrayFeeder:
             if table is None or full == 0:
                 rest.append(i)
                 continue
-            pw, cols = table.upto(min(full, table.n_chunks))
+            pw, cols = table.upto(min(full, table.n_chunks), self._chunk)
             mom = kernel_moments(pw, k.h, k.kernel, sign, r.m_max)
             acc[i] = mom if r.cols < 0 else (mom, kernel_moments(cols, k.h, k.kernel, sign, r.cols))
             span = (rk.start, self.n - full * CHUNK) if self.negative else (full * CHUNK, rk.stop)

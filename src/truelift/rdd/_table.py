@@ -55,19 +55,13 @@ class PowerTable:
     """Cumulative sums of u^m (m <= m_pow) and u^m d (m <= m_cols) over whole chunks of one
     side's rows, counted from the cutoff outward and built as far as they are asked for.
 
-    ``chunk_values(k)`` returns (u, d) of chunk k (rows nearest the cutoff first).
+    ``chunk_values(k)``, passed to :meth:`upto`, returns (u, d) of chunk k (rows nearest the
+    cutoff first). It is not kept: a table held by a feeder must not hold the feeder (a
+    reference cycle would keep the feeder's rows alive until the garbage collector runs).
     """
 
-    def __init__(
-        self,
-        n_chunks: int,
-        m_pow: int,
-        m_cols: int,
-        ncols: int,
-        chunk_values: Callable[[int], tuple[np.ndarray, np.ndarray]],
-    ) -> None:
+    def __init__(self, n_chunks: int, m_pow: int, m_cols: int, ncols: int) -> None:
         self.n_chunks, self.m_pow, self.m_cols, self.ncols = n_chunks, m_pow, m_cols, ncols
-        self._values = chunk_values
         self._pow = [np.zeros(m_pow + 1)]  # after k chunks
         self._cols = [np.zeros((m_cols + 1, ncols))]
         self._run: np.ndarray | None = None
@@ -75,14 +69,15 @@ class PowerTable:
     def fits(self, m_pow: int, m_cols: int) -> bool:
         return m_pow <= self.m_pow and m_cols <= self.m_cols
 
-    def upto(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def upto(
+        self, k: int, chunk_values: Callable[[int], tuple[np.ndarray, np.ndarray]]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(sum u^m, sum u^m d) over chunks 0..k-1."""
         while len(self._pow) <= k:
-            self._add(len(self._pow) - 1)
+            self._add(*chunk_values(len(self._pow) - 1))
         return self._pow[k], self._cols[k]
 
-    def _add(self, k: int) -> None:
-        u, d = self._values(k)
+    def _add(self, u: np.ndarray, d: np.ndarray) -> None:
         if self._run is None or self._run.size < u.size:
             self._run = np.empty(u.size)
         run = self._run[: u.size]
