@@ -30,15 +30,20 @@ def kweight(x: np.ndarray, c: float, h: float, kernel: str) -> np.ndarray:
     inside = u <= 1
     if kernel == "uniform":
         return (0.5 * inside) / h
-    if kernel == "epanechnikov":
-        np.multiply(u, u, out=u)
-        np.subtract(1, u, out=u)
-        u *= 0.75
-    else:
-        np.subtract(1, u, out=u)
+    _profile(u, kernel)
     u *= inside
     u /= h
     return u
+
+
+def _profile(t: np.ndarray, kernel: str) -> None:
+    """The triangular (1 - t) or Epanechnikov (0.75 (1 - t^2)) profile of |u|/h, in place."""
+    if kernel == "epanechnikov":
+        np.multiply(t, t, out=t)
+        np.subtract(1, t, out=t)
+        t *= 0.75
+    else:
+        np.subtract(1, t, out=t)
 
 
 def vander(u: np.ndarray, p: int) -> np.ndarray:
@@ -326,12 +331,7 @@ def kweight_u(
             t.fill(0.5 / h)
             return t
         return np.divide(0.5 * inside, h, out=t)
-    if kernel == "epanechnikov":
-        np.multiply(t, t, out=t)
-        np.subtract(1, t, out=t)
-        t *= 0.75
-    else:
-        np.subtract(1, t, out=t)
+    _profile(t, kernel)
     if inside is not None:
         t *= inside
     t /= h
