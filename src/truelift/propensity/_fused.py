@@ -36,6 +36,7 @@ import numpy as np
 
 from truelift._parallel import map_ranges
 from truelift.errors import IdentificationError
+from truelift.inference import cluster_sums
 from truelift.propensity import _logit
 from truelift.propensity._common import Design, check_scores
 from truelift.propensity._kernel import Facts, PsiSums
@@ -357,8 +358,6 @@ class FusedFeed:
         ss = float(sum(p[0] for p in parts))
         if full is None or cluster is None:
             return PsiSums(ss)
-        from truelift.inference import cluster_sums
-
         codes = np.unique(cluster, return_inverse=True)[1]
         return PsiSums(ss, cluster_sums(full, codes.ravel()))
 
