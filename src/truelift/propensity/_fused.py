@@ -372,7 +372,6 @@ class Fused:
     pending: np.ndarray | None  # the Newton step the fit stopped short of (see ipw_flow)
     parts: list[_RangeSums]
     n_kept: float
-    n_kept_treated: float
 
 
 def fused_ipw(
@@ -412,15 +411,14 @@ def fused_ipw(
         # go on from there with full passes (the next one gathers the sums)
         fit = solve(fit.coef if fit.pending is None else fit.coef + fit.pending)
     sums, pending = last["sums"], fit.pending
-    if not fit.evaluated or sums is None:
+    if pending is None or sums is None:
         pending = None
         sums = _Collector(design, y, estimand, bounds, y0)
         sums.run(X, fit.coef, False)
     parts = [sums.parts[k] for k in sorted(sums.parts)]
-    if not all(p.finite for p in parts) or min(p.e_lo for p in parts) <= 0:
+    lo, hi = min(p.e_lo for p in parts), max(p.e_hi for p in parts)
+    if not all(p.finite for p in parts) or lo <= 0 or hi >= 1:
         check_scores(sums.e)  # raises with the count of offending units
-    if max(p.e_hi for p in parts) >= 1:
-        check_scores(sums.e)
     cs = np.sum([p.cs for p in parts], axis=0)
     if cs[_T] == 0 or cs[_C] == 0:
         raise IdentificationError(f"After trimming to {bounds} only one arm remains; loosen trim.")
@@ -434,10 +432,10 @@ def fused_ipw(
         xc=np.sum([p.xc for p in parts], axis=0),
         cs=cs,
         wy=np.sum([p.wy for p in parts], axis=0),
-        e_range=(min(p.e_lo for p in parts), max(p.e_hi for p in parts)),
+        e_range=(lo, hi),
     )
     coef = fit.coef if pending is None else fit.coef + pending
-    return Fused(feed, coef, fit.hessian, pending, parts, float(cs[_T] + cs[_C]), float(cs[_T]))
+    return Fused(feed, coef, fit.hessian, pending, parts, float(cs[_T] + cs[_C]))
 
 
 def fused_facts(design: Design, fused: Fused) -> Facts:

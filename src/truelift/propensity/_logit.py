@@ -47,8 +47,8 @@ class LogitFit:
     loglik: float
     n_iter: int
     converged: bool
-    evaluated: bool = False  # coef is where the last pass ran (not one Newton step beyond it)
-    pending: np.ndarray | None = None  # with ``evaluated``: the last Newton step, not taken
+    pending: np.ndarray | None = None  # set: coef is where the last pass ran and this last
+    # Newton step was not taken (see ``newton(exact_step=...)``)
 
 
 def predict_logit(X: np.ndarray, coef: np.ndarray) -> np.ndarray:
@@ -237,7 +237,7 @@ def newton(
 
     On convergence the fit is one last Newton step beyond the last pass. With ``exact_step``, a
     last step no larger than that (in every coefficient) is not taken: the fit is the point of
-    the last pass (``evaluated=True``), so whatever that pass computed belongs to the fit.
+    the last pass (``pending`` holds the step), so whatever that pass computed belongs to the fit.
     """
     coef = np.asarray(start, dtype=float)
     loglik, grad, hess, eta_max = pass_fn(coef)
@@ -250,7 +250,7 @@ def newton(
             # the Hessian at ``coef`` is the one at the optimum to within O(|step|)
             converged = True
             if exact_step is not None and np.max(np.abs(step)) <= exact_step:
-                return LogitFit(coef, hess, loglik, n_iter, True, evaluated=True, pending=step)
+                return LogitFit(coef, hess, loglik, n_iter, True, pending=step)
             coef = coef + step
             break
         for _ in range(30):

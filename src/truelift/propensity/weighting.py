@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -32,7 +34,7 @@ from truelift.propensity._common import (
     load_design,
 )
 from truelift.propensity._fused import fill_weights, fused_facts, fused_ipw
-from truelift.propensity._kernel import ArrayFeed, Facts, Run, aipw_flow, ipw_flow
+from truelift.propensity._kernel import ArrayFeed, Facts, IpwFeed, Run, aipw_flow, ipw_flow
 from truelift.propensity._logit import auc
 from truelift.propensity._outcome import cross_fit
 from truelift.propensity.diagnostics import (
@@ -209,44 +211,42 @@ def _ipw_in_memory(
     engine: str,
 ) -> Run:
     design = load_design(data, **spec, cluster=cluster, missing=missing)
-    if model is None:  # the default score: the fused passes (same figures, fewer passes)
-        y = _outcome_of(design)
-        fused = fused_ipw(design, y, estimand, trim_bounds(trim))
-        est, var, mu1, mu0, _ = ipw_flow(fused.feed, fused.hessian, fused.pending)
-        return Run(
-            est=est,
-            var=var,
-            facts=fused_facts(design, fused),
-            n_obs=design.n_obs,
-            n_dropped=design.n_dropped,
-            covariates=design.covariates,
-            coef=_coef(design, fused.coef),
-            model="logistic (unpenalized MLE)",
-            bounds=fused.feed.bounds,
-            n_trimmed=round(design.n_obs - fused.n_kept),
-            engine=engine,
-            extra={"mean_treated": mu1, "mean_control": mu0},
-        )
-    score = fit_score(design, model)
-    keep, bounds = trim_mask(score.e, trim)
-    w, s = weights(score.e, design.t, estimand)
-    w = w * keep
     t, y = design.t, _outcome_of(design)
-    if t[keep].min() == t[keep].max():
-        raise IdentificationError(f"After trimming to {bounds} only one arm remains; loosen trim.")
-    feed = ArrayFeed(t, y, score.e, w, s, design.X, keep, design.cluster)
-    est, var, mu1, mu0, _ = ipw_flow(feed, score.hessian)
+    facts: Callable[[], Facts]
+    feed: IpwFeed
+    hessian: np.ndarray | None
+    coef: np.ndarray | None
+    if model is None:  # the default score: the fused passes (same figures, fewer passes)
+        fused = fused_ipw(design, y, estimand, trim_bounds(trim))
+        feed, hessian, pending = fused.feed, fused.hessian, fused.pending
+        coef, name, bounds = fused.coef, "logistic (unpenalized MLE)", fused.feed.bounds
+        n_trimmed = round(design.n_obs - fused.n_kept)
+        facts = partial(fused_facts, design, fused)  # after the kernel's psi pass
+    else:
+        score = fit_score(design, model)
+        keep, bounds = trim_mask(score.e, trim)
+        w, s = weights(score.e, t, estimand)
+        w = w * keep
+        if t[keep].min() == t[keep].max():
+            raise IdentificationError(
+                f"After trimming to {bounds} only one arm remains; loosen trim."
+            )
+        feed = ArrayFeed(t, y, score.e, w, s, design.X, keep, design.cluster)
+        hessian, pending, coef, name = score.hessian, None, score.coef, score.model
+        n_trimmed = int((~keep).sum())
+        facts = partial(_array_facts, design, score.e, w, keep, score.auc)
+    est, var, mu1, mu0, _ = ipw_flow(feed, hessian, pending)
     return Run(
         est=est,
         var=var,
-        facts=_array_facts(design, score.e, w, keep, score.auc),
+        facts=facts(),
         n_obs=design.n_obs,
         n_dropped=design.n_dropped,
         covariates=design.covariates,
-        coef=_coef(design, score.coef),
-        model=score.model,
+        coef=_coef(design, coef),
+        model=name,
         bounds=bounds,
-        n_trimmed=int((~keep).sum()),
+        n_trimmed=n_trimmed,
         engine=engine,
         extra={"mean_treated": mu1, "mean_control": mu0},
     )
