@@ -158,3 +158,16 @@ def test_a_fit_that_ends_on_the_first_warm_pass_gets_a_full_hessian(monkeypatch)
     # sampling error of 1/4 of the rows; the default-tolerance cold fit is 2e-9 away in the SE)
     assert warm.estimate == pytest.approx(ref["est"], rel=1e-12)
     assert warm.std_error == pytest.approx(ref["se"], rel=1e-12)
+
+
+@pytest.mark.parametrize("m", [1, 7, 8, 9, 1000, 32767, 32768])
+def test_the_likelihood_sum_by_products_of_eight_equals_the_sum_of_logs(m: int) -> None:
+    # sum_log takes one log per 8 terms when |x'b| <= 30 (no product can underflow); the terms
+    # here are the smallest such a block can hold (1 - expit(30)) up to 1. Reference: the sum of
+    # the terms' logs; tolerance: each product rounds at a few 1e-16 relative.
+    rng = np.random.default_rng(m)
+    q = np.exp(rng.uniform(np.log(1 - 1 / (1 + np.exp(-30.0))), 0.0, m))
+    want = float(np.log(q).sum())
+    assert _logit.sum_log(q.copy(), 30.0) == pytest.approx(want, rel=1e-14)
+    # larger |x'b|: term by term, the very same operations
+    assert _logit.sum_log(q.copy(), 31.0) == want

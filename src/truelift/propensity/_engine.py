@@ -224,7 +224,7 @@ def engine_facts(
 
 def _auc(tab: Table, e: Any, lo: float, hi: float) -> float:
     """The AUC as :func:`~truelift.propensity._logit.auc` computes it in memory: exact (counts
-    per distinct score, ties count 1/2) up to 200,000 rows, else counts per cell of 2**20
+    per distinct score, ties count 1/2) up to 200,000 rows, else counts per cell of 2**18
     equal-width cells over the score range."""
     from truelift.propensity._logit import AUC_CELLS, AUC_EXACT_ROWS, auc_from_bins
 

