@@ -139,8 +139,7 @@ def main(
     sizes: tuple[int, ...] = (1_000_000, 10_000_000), budget: float = 120.0, repeat: int = 1
 ) -> None:
     """Time every entry at every size; with ``repeat`` > 1 each entry's fastest of that many
-    calls is kept (wall and CPU separately), the usual way to set aside one-off costs. The
-    entries are called in turn, one call each per round."""
+    calls is kept (wall and CPU separately), the usual way to set aside one-off costs."""
     slow: set[str] = set()
     slow_repeat = {"sklearn+numpy (bootstrap SE, B=20)"}  # 20 refits already: timed once
     warm = make_data(2_000, seed=9)
@@ -150,32 +149,22 @@ def main(
     for n in sizes:
         df = make_data(n)
         print(f"\nn = {n:,} rows, {K} covariates")
-        # each round calls every entry once, in turn, so that a slower spell of a shared machine
-        # falls on all of them alike; each entry keeps its fastest wall and CPU time
-        runs: dict[str, list[tuple[Any, float, float]]] = {name: [] for name in PEERS}
-        failed: dict[str, str] = {}
-        for r in range(max(1, repeat)):
-            for name, fn in PEERS.items():
-                if name in slow or name in failed or (r and name in slow_repeat):
-                    continue
-                try:
-                    runs[name].append(_timed(fn, df))
-                except ImportError:
-                    failed[name] = "not installed"
-                except Exception as exc:  # a peer failing must not stop the benchmark
-                    failed[name] = f"failed: {type(exc).__name__}: {exc}"
         base = None
         ref_est = None
-        for name in PEERS:
+        for name, fn in PEERS.items():
             if name in slow:
                 print(f"  {name:40s} skipped (over {budget:.0f} s at the previous size)")
                 continue
-            if name in failed:
-                print(f"  {name:40s} {failed[name]}"[:160])
+            try:
+                runs = [_timed(fn, df) for _ in range(repeat if name not in slow_repeat else 1)]
+                (est, se) = runs[0][0]
+                secs, cpu = min(r[1] for r in runs), min(r[2] for r in runs)
+            except ImportError:
+                print(f"  {name:40s} not installed")
                 continue
-            (est, se) = runs[name][0][0]
-            secs = min(t[1] for t in runs[name])
-            cpu = min(t[2] for t in runs[name])
+            except Exception as exc:  # a peer failing must not stop the benchmark
+                print(f"  {name:40s} failed: {type(exc).__name__}: {exc}"[:160])
+                continue
             base = secs if base is None else base
             ref_est = est if ref_est is None else ref_est
             se_txt = f"{se:.6f}" if se is not None else "   -    "

@@ -8,8 +8,7 @@ nearest-neighbour loop). Prints wall and CPU seconds (``time.process_time``: the
 shared), the speed ratios, the largest absolute difference in the estimate, robust SE and
 bandwidth (they must agree to ~1e-9) and whether the effective sample sizes are equal.
 truelift is timed with ``diagnostics=False`` (the estimator rdrobust computes);
-``--with-diagnostics`` also times the default call with its diagnostics. With ``--repeat``,
-truelift and rdrobust are called in turn in each round.
+``--with-diagnostics`` also times the default call with its diagnostics.
 """
 
 from __future__ import annotations
@@ -58,22 +57,10 @@ def _rdrobust(df: pd.DataFrame, vce: str) -> Timed | None:
 
 def _best(repeat: int, run: Callable[..., Any], *args: Any) -> Any:
     """The fastest of ``repeat`` calls: (min wall, min CPU, values of the last call)."""
-    return _rounds(repeat, [(run, args)])[0]
-
-
-def _rounds(repeat: int, entries: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
-    """Each entry's fastest of ``repeat`` calls, the entries called in turn in every round (so
-    that a slower spell of a shared machine falls on all of them alike): per entry (min wall,
-    min CPU, values of the last call), or None when the entry is not installed."""
-    runs: list[list[Any]] = [[] for _ in entries]
-    for _ in range(max(1, repeat)):
-        for out, (run, args) in zip(runs, entries, strict=True):
-            if not out or out[0] is not None:
-                out.append(run(*args))
-    return [
-        None if out[0] is None else (min(r[0] for r in out), min(r[1] for r in out), out[-1][2])
-        for out in runs
-    ]
+    runs = [run(*args) for _ in range(max(1, repeat))]
+    if runs[0] is None:
+        return None
+    return min(r[0] for r in runs), min(r[1] for r in runs), runs[-1][2]
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -105,11 +92,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for n in args.sizes:
         df = _data(n)
         for vce in args.vce:
-            entries: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [(_truelift, (df, vce))]
+            t_tl, c_tl, v_tl = _best(args.repeat, _truelift, df, vce)
+            peer = None
             if args.skip_peer_above is None or n <= args.skip_peer_above:
-                entries.append((_rdrobust, (df, vce)))
-            timed = _rounds(args.repeat, entries)  # truelift and rdrobust in turn
-            (t_tl, c_tl, v_tl), peer = timed[0], timed[1] if len(timed) > 1 else None
+                peer = _best(args.repeat, _rdrobust, df, vce)
             row: dict[str, Any] = {
                 "n": n,
                 "vce": vce,
