@@ -55,13 +55,13 @@ def _first_pass(
         first[a - lo : b - lo] = np.where(ever, f, -1)
         Db = on.astype(np.float64)
         r = rows[a - lo : b - lo]
-        r[:, 0], r[:, 1], r[:, 2] = Wb @ ones, Yb @ ones, Db @ ones
+        r[:, 0], r[:, 1], r[:, 2] = np.dot(Wb, ones), np.dot(Yb, ones), np.dot(Db, ones)
         share = Wb / r[:, :1]
-        acc[:, :T] += share.T @ Wb
+        acc[:, :T] += np.dot(share.T, Wb)
         acc[:, T] += Wb.sum(axis=0)
         acc[:, T + 1] += Yb.sum(axis=0)
         acc[:, T + 2] += Db.sum(axis=0)
-        acc[:, T + 3 :] += share.T @ r[:, 1:]
+        acc[:, T + 3 :] += np.dot(share.T, r[:, 1:])
     return True, first, rows, acc
 
 
@@ -89,19 +89,19 @@ def _second_pass(
         b = min(a + m, hi)
         Wb, Yb, on = W[a:b], Y[a:b], D[a:b]
         r = rows[a - lo : b - lo]
-        alpha = (r[:, 2] - Wb.astype(np.float64) @ gamma_d) / r[:, 0]
+        alpha = (r[:, 2] - np.dot(Wb.astype(np.float64), gamma_d)) / r[:, 0]
         x = on - alpha[:, None] - gamma_d[None, :]
         x *= Wb
         p = per[a - lo : b - lo]
         p[:, 0] = np.einsum("ij,ij->i", x, Yb)
         p[:, 1] = np.einsum("ij,ij->i", x, x)
-        p[:, 2] = x @ gamma_y
+        p[:, 2] = np.dot(x, gamma_y)
         xt = x[on]
         neg = xt < 0
         wsum += (xt.size, xt.sum(), neg.sum(), xt[neg].sum(), xt[~neg].sum())
         onehot = (index == cohort[a - lo : b - lo][None, :]).astype(np.float64)
-        cells[:n_cohorts] += onehot @ Wb
-        cells[n_cohorts:] += onehot @ Yb
+        cells[:n_cohorts] += np.dot(onehot, Wb)
+        cells[n_cohorts:] += np.dot(onehot, Yb)
     return per, wsum, cells
 
 

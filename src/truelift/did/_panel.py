@@ -134,7 +134,7 @@ def _check_block(
         Db = D2[a:b]
         if d.dtype.kind == "f" and not np.all((Db == 0) | (Db == 1)):
             return False, k
-        np.matmul(Db.astype(np.float64), ones, out=k[a - lo : b - lo])
+        np.dot(Db.astype(np.float64), ones, out=k[a - lo : b - lo])
     return True, k
 
 
@@ -153,8 +153,8 @@ def _sum_block(
     for a in range(lo, hi, m):
         b = min(a + m, hi)
         Yb, kb = Y2[a:b], kk[a:b]
-        P[a - lo : b - lo] = (Yb @ table.T)[rows[: b - a], kb]
-        S += (cohorts == kb[None, :]).astype(np.float64) @ Yb
+        P[a - lo : b - lo] = np.dot(Yb, table.T)[rows[: b - a], kb]
+        S += np.dot((cohorts == kb[None, :]).astype(np.float64), Yb)
     return P, S
 
 
