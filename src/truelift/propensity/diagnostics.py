@@ -62,8 +62,8 @@ def balance_sums(
             for j, c in enumerate(cols):
                 Wb[:, j] = c[a:b]
             np.multiply(Bb, Bb, out=Sb)
-            s1 += Bb.T @ Wb
-            s2 += Sb.T @ Wb
+            s1 += np.dot(Bb.T, Wb)  # np.dot releases the GIL on the worker threads; @ does not
+            s2 += np.dot(Sb.T, Wb)
         return s1, s2
 
     parts = map_ranges(part, B.shape[0])
