@@ -30,8 +30,8 @@ def _difference_from_moments(mom: ArmMoments) -> tuple[float, float, tuple[float
     psi = t (y - m1) / p1 - (1 - t)(y - m0) / (1 - p1), so Var = v1 / n1 + v0 / n0.
     """
     means = mom.s / mom.n
-    var = mom.ss / mom.n - means**2
-    se = float(np.sqrt(np.sum(np.maximum(var, 0.0) / mom.n)))
+    var = mom.m2 / mom.n
+    se = float(np.sqrt(np.sum(var / mom.n)))
     return float(means[1] - means[0]), se, (float(means[0]), float(means[1]))
 
 
@@ -57,9 +57,9 @@ def naive_difference(
             data, binary={"treatment": treatment}, numeric={"outcome": outcome}, missing=missing
         )
         mom = arm_moments_arrays(cols["treatment"], cols["outcome"])
-        mom = ArmMoments(mom.n, mom.s, mom.ss, cols.n_dropped)
+        mom = ArmMoments(mom.n, mom.s, mom.m2, cols.n_dropped)
         engine = "numpy"
-    if np.ptp(mom.s / mom.n) == 0 and np.all(mom.ss / mom.n - (mom.s / mom.n) ** 2 <= 0):
+    if np.ptp(mom.s / mom.n) == 0 and np.all(mom.m2 <= 0):
         raise DataError(
             f"Outcome column {outcome!r} is constant; there is no variation to compare."
         )

@@ -147,7 +147,9 @@ def binary(src: Source, role: str) -> None:
 def cells_2x2(
     src: Source, clustered: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Per cell (2*treated + post): count, sum, sum of squares; per cluster and cell: count, sum."""
+    """Per cell (2*treated + post): count, sum, sum of squared deviations from the cell mean
+    (from the engine's stable population variance of each group, the groups' parts combined
+    with their means' deviations); per cluster and cell: count, sum."""
     y = src.f("outcome")
     keys = ["__d", "__p"] + (["__g"] if clustered else [])
     lf = src.lf.with_columns(__d=src.f("treated"), __p=src.f("post"), __y=y)
@@ -158,7 +160,7 @@ def cells_2x2(
         .agg(
             nw.len().cast(nw.Float64).alias("n"),
             nw.col("__y").sum().alias("s"),
-            (nw.col("__y") * nw.col("__y")).sum().alias("ss"),
+            nw.col("__y").var(ddof=0).alias("v"),
         )
         .collect()
     )
@@ -167,16 +169,19 @@ def cells_2x2(
     _binary_check(d, "treated", src.shown["treated"])
     _binary_check(p, "post", src.shown["post"])
     cell = (2 * d + p).astype(np.int64)
-    n, s, ss = (np.asarray(t[k].to_numpy(), dtype=float) for k in ("n", "s", "ss"))
-    tot = [np.bincount(cell, weights=v, minlength=4) for v in (n, s, ss)]
+    n, s, v = (np.asarray(t[k].to_numpy(), dtype=float) for k in ("n", "s", "v"))
+    n_c, s_c = (np.bincount(cell, weights=a, minlength=4) for a in (n, s))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = s / n - (s_c / n_c)[cell]  # a group's mean about its cell's
+    m2 = np.bincount(cell, weights=n * np.nan_to_num(v) + n * gap * gap, minlength=4)
     if not clustered:
-        return tot[0], tot[1], tot[2], None, None
+        return n_c, s_c, m2, None, None
     g = np.unique(np.asarray(t["__g"].to_numpy()), return_inverse=True)[1].ravel()
     G = int(g.max()) + 1
     key = g * 4 + cell
     cl_n = np.bincount(key, weights=n, minlength=4 * G).reshape(G, 4)
     cl_s = np.bincount(key, weights=s, minlength=4 * G).reshape(G, 4)
-    return tot[0], tot[1], tot[2], cl_n, cl_s
+    return n_c, s_c, m2, cl_n, cl_s
 
 
 # ----------------------------------------------------------------------------- fixed effects

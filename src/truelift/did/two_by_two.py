@@ -50,12 +50,14 @@ _SIGN = np.array([1.0, -1.0, -1.0, 1.0])
 
 @dataclass(frozen=True)
 class CellStats:
-    """Counts, sums and sums of squares of the outcome per cell (index ``2*treated + post``) and,
-    with clusters, counts and sums per cluster and cell: all the 2x2 kernel needs."""
+    """Counts, sums and sums of squared deviations from the cell mean (``m2``) of the outcome per
+    cell (index ``2*treated + post``) and, with clusters, counts and sums per cluster and cell:
+    all the 2x2 kernel needs. (Deviations, not sums of squares: ``ss - n m^2`` loses the variance
+    to cancellation when the outcome's mean is large next to its spread.)"""
 
     n: np.ndarray
     s: np.ndarray
-    ss: np.ndarray
+    m2: np.ndarray
     cl_n: np.ndarray | None = None  # (G, 4)
     cl_s: np.ndarray | None = None  # (G, 4)
 
@@ -65,21 +67,23 @@ def cell_stats(y: np.ndarray, d: np.ndarray, p: np.ndarray, cl: np.ndarray | Non
     cell = (2 * d + p).astype(np.int64)
     n = np.bincount(cell, minlength=4).astype(float)
     s = np.bincount(cell, weights=y, minlength=4)
-    ss = np.bincount(cell, weights=y * y, minlength=4)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev = y - (s / n)[cell]
+    m2 = np.bincount(cell, weights=dev * dev, minlength=4)
     if cl is None:
-        return CellStats(n, s, ss)
+        return CellStats(n, s, m2)
     codes = np.unique(cl, return_inverse=True)[1].ravel()
     G = int(codes.max()) + 1
     key = codes * 4 + cell
     cl_n = np.bincount(key, minlength=4 * G).reshape(G, 4).astype(float)
     cl_s = np.bincount(key, weights=y, minlength=4 * G).reshape(G, 4)
-    return CellStats(n, s, ss, cl_n, cl_s)
+    return CellStats(n, s, m2, cl_n, cl_s)
 
 
 def did_from_cells(st: CellStats) -> tuple[float, float, dict[str, float], int | None]:
     """Cell-mean DiD and its influence-function SE from :class:`CellStats` (one kernel, fed by
     arrays or by engine sums). psi_i = sign_c (y_i - m_c) n / n_c for row i in cell c, so
-    sum psi^2 = sum_c (n/n_c)^2 (ss_c - n_c m_c^2) and a cluster's sum of psi is
+    sum psi^2 = sum_c (n/n_c)^2 m2_c (m2_c: squared deviations from m_c) and a cluster's sum of psi is
     sum_c sign_c (n/n_c) (S_gc - N_gc m_c); SE = sqrt(sum psi^2)/n or CR1 over clusters."""
     empty = [_CELLS[c] for c in range(4) if st.n[c] == 0]
     if empty:
@@ -91,7 +95,7 @@ def did_from_cells(st: CellStats) -> tuple[float, float, dict[str, float], int |
     n = float(st.n.sum())
     est = float(_SIGN @ m)
     if st.cl_n is None or st.cl_s is None:
-        var = float(np.sum(np.maximum(st.ss - st.n * m * m, 0.0) / st.n**2))
+        var = float(np.sum(st.m2 / st.n**2))
         return est, float(np.sqrt(var)), dict(zip(_CELLS, m.tolist(), strict=True)), None
     sg = ((st.cl_s - st.cl_n * m) * (_SIGN * n / st.n)).sum(axis=1)
     G = int(sg.shape[0])

@@ -1,7 +1,8 @@
-"""Per-arm moments (count, sum, sum of squares) of an outcome, computed in the engine.
+"""Per-arm moments (count, sum, sum of squared deviations) of an outcome, computed in the engine.
 
-One query: ``GROUP BY treatment`` with counts, sums and sums of squares, plus the count of missing
-values per column; the checks of the in-memory boundary (binary treatment, numeric outcome, missing
+One query: ``GROUP BY treatment`` with counts, sums and population variances (the engine's
+numerically stable variance, not sums of squares: those lose the variance to cancellation when
+the outcome's mean is large next to its spread), plus the count of missing values per column; the checks of the in-memory boundary (binary treatment, numeric outcome, missing
 policy) are applied to that small table.
 """
 
@@ -23,22 +24,24 @@ __all__ = ["ArmMoments", "arm_moments", "arm_moments_arrays"]
 
 @dataclass(frozen=True)
 class ArmMoments:
-    """Counts, sums and sums of squares of the outcome for arms 0 and 1 (index 0 and 1)."""
+    """Counts, sums and sums of squared deviations from the arm's mean (``m2``) of the outcome
+    for arms 0 and 1 (index 0 and 1)."""
 
     n: np.ndarray
     s: np.ndarray
-    ss: np.ndarray
+    m2: np.ndarray
     n_dropped: int = 0
 
 
 def arm_moments_arrays(t: np.ndarray, y: np.ndarray) -> ArmMoments:
-    """The same statistics from in-memory arrays (the in-memory path)."""
+    """The same statistics from in-memory arrays (the in-memory path): the deviations are taken
+    from each arm's mean in a second pass."""
     arm = t.astype(np.int64)
-    return ArmMoments(
-        n=np.bincount(arm, minlength=2).astype(float),
-        s=np.bincount(arm, weights=y, minlength=2),
-        ss=np.bincount(arm, weights=y * y, minlength=2),
-    )
+    n = np.bincount(arm, minlength=2).astype(float)
+    s = np.bincount(arm, weights=y, minlength=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev = y - (s / n)[arm]
+    return ArmMoments(n=n, s=s, m2=np.bincount(arm, weights=dev * dev, minlength=2))
 
 
 def _require(schema: Any, role: str, name: str) -> None:
@@ -65,7 +68,7 @@ def arm_moments(lf: Any, *, treatment: str, outcome: str, missing: str = "raise"
         .agg(
             nw.len().alias("n"),
             nw.col("__y").sum().alias("s"),
-            (nw.col("__y") * nw.col("__y")).sum().alias("ss"),
+            nw.col("__y").var(ddof=0).alias("v"),
         )
         .collect()
     )
@@ -75,7 +78,7 @@ def arm_moments(lf: Any, *, treatment: str, outcome: str, missing: str = "raise"
     arms = np.asarray(table["__t"].to_numpy(), dtype=float)
     n = np.asarray(table["n"].to_numpy(), dtype=float)
     s = np.nan_to_num(np.asarray(table["s"].to_numpy(), dtype=float))
-    ss = np.nan_to_num(np.asarray(table["ss"].to_numpy(), dtype=float))
+    m2 = np.nan_to_num(np.asarray(table["v"].to_numpy(), dtype=float)) * n
     n_dropped = int(n[nulls].sum())
     if n_dropped and missing == "raise":
         raise MissingValueError(
@@ -104,6 +107,6 @@ def arm_moments(lf: Any, *, treatment: str, outcome: str, missing: str = "raise"
     return ArmMoments(
         n=np.bincount(idx, weights=n[keep], minlength=2),
         s=np.bincount(idx, weights=s[keep], minlength=2),
-        ss=np.bincount(idx, weights=ss[keep], minlength=2),
+        m2=np.bincount(idx, weights=m2[keep], minlength=2),
         n_dropped=n_dropped,
     )

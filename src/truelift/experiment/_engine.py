@@ -182,18 +182,35 @@ def _levels(values: np.ndarray, variant: str) -> tuple[np.ndarray, np.ndarray]:
     return levels, codes.astype(np.int64)
 
 
+def _means(q: _Query, exprs: list[Any]) -> np.ndarray:
+    """(0, the mean of each expression over the rows where it is not null): one small query."""
+    shift = np.zeros(len(exprs) + 1)
+    if exprs:
+        row = q.frame.select(*[e.mean().alias(f"__m{i}") for i, e in enumerate(exprs)]).collect()
+        got = _floats(np.asarray([row[f"__m{i}"].to_numpy()[0] for i in range(len(exprs))]))
+        shift[1:] = np.where(np.isfinite(got), got, 0.0)  # no values, or infinite ones: no shift
+        q.sent.append(f"the mean of {len(exprs)} column(s) to centre them (1 row)")
+    return shift
+
+
 def _check_variation(
-    total: np.ndarray, metrics: list[Metric], numeric: dict[str, str], x: list[tuple[str, bool]]
+    total: np.ndarray,
+    metrics: list[Metric],
+    numeric: dict[str, str],
+    x: list[tuple[str, bool]],
+    shift: np.ndarray,
 ) -> None:
-    """Constant outcomes and covariates, infinite values: the in-memory boundary's checks."""
+    """Constant outcomes and covariates, infinite values: the in-memory boundary's checks.
+    ``total`` holds the pooled cross-products of the columns less ``shift``."""
     if not np.all(np.isfinite(total)):
         raise DataError(
             "a metric or covariate has infinite values; infinite values cannot be analysed. "
             "Fix or remove those rows."
         )
     n = total[0, 0]
-    mean = total[0] / n
-    var = np.diag(total) / n - mean**2
+    centred = total[0] / n
+    var = np.diag(total) / n - centred**2
+    mean = centred + shift
     pos = 1
     for m in metrics:
         outcome = m.kind == "mean" and m.columns[0].startswith("outcome")
@@ -266,8 +283,11 @@ def _row_stats(
     variant: str,
     missing: str,
 ) -> SufficientStats:
-    w = comps + x_exprs
-    P = len(w) + 1
+    P = len(comps + x_exprs) + 1
+    # every column centred near its mean (one small query first), so the centred cross-products
+    # do not cancel when a metric's mean is large next to its spread (see mo.ArmMoments)
+    shift = _means(q, comps + x_exprs)
+    w = [a - shift[i] for i, a in enumerate(comps + x_exprs, start=1)]
     aggs = [nw.len().cast(nw.Float64).alias("__n"), *_null_counts(q)]
     for i, a in enumerate(w, start=1):
         aggs.append(a.sum().alias(f"__s{i}"))
@@ -287,8 +307,8 @@ def _row_stats(
         cross[codes, 0, i] = cross[codes, i, 0] = _floats(table[f"__s{i}"][keep])
         for j in range(i, P):
             cross[codes, i, j] = cross[codes, j, i] = _floats(table[f"__p{i}_{j}"][keep])
-    _check_variation(cross.sum(0), metrics, numeric, x)
-    mom = mo.ArmMoments(cross, m=len(comps), k=len(x_exprs))
+    _check_variation(cross.sum(0), metrics, numeric, x, shift)
+    mom = mo.ArmMoments(cross, m=len(comps), k=len(x_exprs), shift=shift)
     q.sent.append(
         f"per-arm count, sums and cross-products of {P - 1} column(s) "
         f"({L} rows x {P * (P + 1) // 2} numbers)"
@@ -377,7 +397,7 @@ def _cluster_stats(
     S = np.column_stack([_floats(table[f"__s{i}"][keep]) for i in range(len(w))])
     total = np.diag(np.r_[0.0, [np.sum(_floats(table[f"__ss{i}"][keep])) for i in range(len(w))]])
     total[0, 0], total[0, 1:] = size.sum(), S.sum(0)
-    _check_variation(total, metrics, numeric, x)
+    _check_variation(total, metrics, numeric, x, np.zeros(len(w) + 1))
     mom, comp_idx, n_units, n_rows = cluster_stats(
         codes, size, S[:, : len(comps)], S[:, len(comps) :], metrics, levels.size
     )
@@ -423,7 +443,8 @@ def lazy_design_sums(
         for j in range(i, P):
             total[i, j] = total[j, i] = _floats(table[f"__p{i}_{j}"][keep]).sum()
     metric = [Metric(outcome, "mean", ("outcome",))]
-    _check_variation(total, metric, {"outcome": outcome}, list(zip(x_names, x_num, strict=True)))
+    checks = list(zip(x_names, x_num, strict=True))
+    _check_variation(total, metric, {"outcome": outcome}, checks, np.zeros(P))
     sent = [*q.sent, f"count, sums and cross-products of {P - 1} column(s) (1 row)"]
     groups = None
     if cluster is not None:

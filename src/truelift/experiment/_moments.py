@@ -46,12 +46,17 @@ Adjustment = Literal["none", "lin", "cuped"]
 class ArmMoments:
     """Per-arm cross-product matrices ``cross[a] = sum_{i in arm a} w_i w_i'``, ``w = [1, c, x]``.
 
-    ``cross[a, 0, 0]`` is the arm's count, ``cross[a, 0, 1:]`` its sums.
+    ``cross[a, 0, 0]`` is the arm's count, ``cross[a, 0, 1:]`` its sums. With ``shift`` (length
+    p, first entry 0) the columns are ``w - shift``: centring each column near its mean keeps the
+    centred cross-products (``cross - sums sums' / n``) from cancelling when a metric's mean is
+    large next to its spread (revenue in cents, timestamps); the kernels add the shift back to
+    the means.
     """
 
     cross: np.ndarray  # (A, p, p)
     m: int  # number of metric components
     k: int  # number of covariates
+    shift: np.ndarray | None = None  # (p,)
 
     @property
     def n(self) -> np.ndarray:
@@ -61,22 +66,28 @@ class ArmMoments:
 def arm_moments(arm: np.ndarray, n_arms: int, C: np.ndarray, X: np.ndarray) -> ArmMoments:
     """Compute :class:`ArmMoments` from unit-level arrays (arm codes 0..n_arms-1).
 
-    Uses one weighted ``bincount`` per product, so memory stays O(n) whatever the number of
-    columns.
+    Each column is centred at its overall mean (``shift``, see :class:`ArmMoments`). Uses one
+    weighted ``bincount`` per product and two reused buffers, so memory stays O(n) whatever the
+    number of columns.
     """
     cols = [C[:, j] for j in range(C.shape[1])] + [X[:, j] for j in range(X.shape[1])]
     p = len(cols) + 1
+    shift = np.zeros(p)
+    shift[1:] = [float(np.mean(a)) if a.size else 0.0 for a in cols]
     cross = np.zeros((n_arms, p, p))
     cross[:, 0, 0] = np.bincount(arm, minlength=n_arms)
-    buf = np.empty(arm.size)  # one reused buffer: no fresh allocation per product
+    # reused buffers: no fresh allocation per product
+    own, buf = np.empty(arm.size), np.empty(arm.size)
     for i, a in enumerate(cols, start=1):
-        s = np.bincount(arm, weights=a, minlength=n_arms)
+        np.subtract(a, shift[i], out=own)
+        s = np.bincount(arm, weights=own, minlength=n_arms)
         cross[:, 0, i] = cross[:, i, 0] = s
         for j in range(i, p):
-            np.multiply(a, cols[j - 1], out=buf)
+            np.subtract(cols[j - 1], shift[j], out=buf)
+            buf *= own
             s = np.bincount(arm, weights=buf, minlength=n_arms)
             cross[:, i, j] = cross[:, j, i] = s
-    return ArmMoments(cross=cross, m=C.shape[1], k=X.shape[1])
+    return ArmMoments(cross=cross, m=C.shape[1], k=X.shape[1], shift=shift)
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,8 @@ def adjusted_means(mom: ArmMoments, adjustment: Adjustment = "none") -> Adjusted
         Sigma_x = tot_xx / (N - 1)
         Bf = B.transpose(1, 0, 2).reshape(k, A * m)  # columns ordered a * m + j
         V += Bf.T @ Sigma_x @ Bf / N
+    if mom.shift is not None:  # the columns were centred: the means' own level back
+        mean = mean + mom.shift[ic][None, :]
     var_c = np.einsum("amm->am", Scc)
     with np.errstate(invalid="ignore", divide="ignore"):
         r2 = np.where(var_c > 0, 1 - np.einsum("amm->am", E) / var_c, 0.0)

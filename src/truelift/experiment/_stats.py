@@ -48,7 +48,7 @@ class SufficientStats:
         """The same statistics with the arms in ``order`` (control first)."""
         return replace(
             self,
-            mom=mo.ArmMoments(self.mom.cross[order], self.mom.m, self.mom.k),
+            mom=mo.ArmMoments(self.mom.cross[order], self.mom.m, self.mom.k, self.mom.shift),
             n_units=self.n_units[order],
             n_rows=self.n_rows[order],
             levels=self.levels[order],

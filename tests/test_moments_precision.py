@@ -1,0 +1,86 @@
+"""Standard errors from per-group moments stay exact when the outcome's mean is large next to its
+spread (revenue in cents, timestamps, an outcome shifted by a constant).
+
+``naive_difference``, ``did_2x2`` (without covariates) and ``ab_test`` compute their SEs from
+per-arm or per-cell moments, in memory or inside an engine. Sums of squares would lose the variance to
+cancellation (``ss/n - mean^2``): with a mean of 123 and a spread of 0.002, a relative 1e-6 of the
+SE; in ``ab_test`` with a covariate shifted by 1e6 as well, 3e-4 of the SE and 2.5e-5 in the
+CUPED estimate. The moments are therefore squared deviations from each group's mean (a second
+pass in memory, the engine's population variance on a lazy table), and ``ab_test``'s
+cross-products are of columns centred at their means (one small query first on a lazy table). Reference: the same data unshifted, since
+y -> y + b leaves every SE unchanged (and y -> a y scales it by |a|). Tolerance 1e-9 relative:
+subtracting a mean of 1e6 rounds each value by about 1e-10 absolute against a spread of 1.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+import truelift
+
+REL = 1e-9  # rounding of the shifted values (see the module docstring)
+
+
+def _frame(seed: int = 3, n: int = 400) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = rng.binomial(1, 0.4, n)
+    post = rng.binomial(1, 0.5, n)
+    g = rng.integers(0, 20, n)
+    y = 0.5 * t + 0.2 * post + 0.3 * t * post + rng.normal(size=n)
+    return pd.DataFrame({"t": t, "post": post, "g": g, "y": y})
+
+
+def _lazy(df: pd.DataFrame) -> duckdb.DuckDBPyRelation:
+    return duckdb.connect().from_df(df)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_naive_difference_se_ignores_a_large_offset(lazy: bool) -> None:
+    df = _frame()
+    moved = df.assign(y=0.002 * df["y"] + 123.0)  # the case that cost 1.3e-6 with sums of squares
+    wrap = _lazy if lazy else (lambda d: d)
+    base = truelift.naive_difference(wrap(df), treatment="t", outcome="y")
+    got = truelift.naive_difference(wrap(moved), treatment="t", outcome="y")
+    assert got.std_error == pytest.approx(0.002 * base.std_error, rel=REL)
+    far = truelift.naive_difference(wrap(df.assign(y=df["y"] + 1e6)), treatment="t", outcome="y")
+    assert far.std_error == pytest.approx(base.std_error, rel=REL)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("cluster", [None, "g"])
+def test_did_2x2_se_ignores_a_large_offset(lazy: bool, cluster: str | None) -> None:
+    df = _frame()
+    wrap = _lazy if lazy else (lambda d: d)
+    kw = {"outcome": "y", "treated": "t", "post": "post", "cluster": cluster}
+    base = truelift.did_2x2(wrap(df), **kw)
+    far = truelift.did_2x2(wrap(df.assign(y=df["y"] + 1e6)), **kw)
+    # the estimate is a difference of four means near 1e6, each rounded at about 1e-10: any
+    # computation of it carries that absolute error
+    assert far.estimate == pytest.approx(base.estimate, abs=1e-8)
+    assert far.std_error == pytest.approx(base.std_error, rel=REL)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("covariates", [None, ["x"]])
+def test_ab_test_se_ignores_a_large_offset(lazy: bool, covariates: list[str] | None) -> None:
+    from truelift.experiment import ab_test
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    df = pd.DataFrame({"arm": rng.choice(["a", "b"], n), "x": rng.normal(size=n)})
+    df["y"] = 0.1 * (df["arm"] == "b") + 0.3 * df["x"] + rng.normal(size=n)
+    wrap = _lazy if lazy else (lambda d: d)
+
+    def first(d: pd.DataFrame) -> truelift.Estimate:
+        r = ab_test(wrap(d), variant="arm", control="a", outcome="y", covariates=covariates)
+        return r.estimates[0] if hasattr(r, "estimates") else r
+
+    base = first(df)
+    far = first(df.assign(y=df["y"] + 1e6, x=df["x"] + 1e6))
+    assert far.estimate == pytest.approx(base.estimate, abs=1e-8)  # means near 1e6 (see above)
+    assert far.std_error == pytest.approx(base.std_error, rel=REL)
+    scaled = first(df.assign(y=0.002 * df["y"] + 123.0))
+    assert scaled.std_error == pytest.approx(0.002 * base.std_error, rel=REL)
