@@ -1,7 +1,8 @@
 """Standard errors from per-group moments stay exact when the outcome's mean is large next to its
 spread (revenue in cents, timestamps, an outcome shifted by a constant).
 
-``naive_difference``, ``did_2x2`` (without covariates) and ``ab_test`` compute their SEs from
+``naive_difference``, ``did_2x2`` (without covariates), ``ab_test`` and ``sequential_test`` compute
+their SEs from
 per-arm or per-cell moments, in memory or inside an engine. Sums of squares would lose the variance to
 cancellation (``ss/n - mean^2``): with a mean of 123 and a spread of 0.002, a relative 1e-6 of the
 SE; in ``ab_test`` with a covariate shifted by 1e6 as well, 3e-4 of the SE and 2.5e-5 in the
@@ -84,3 +85,16 @@ def test_ab_test_se_ignores_a_large_offset(lazy: bool, covariates: list[str] | N
     assert far.std_error == pytest.approx(base.std_error, rel=REL)
     scaled = first(df.assign(y=0.002 * df["y"] + 123.0))
     assert scaled.std_error == pytest.approx(0.002 * base.std_error, rel=REL)
+
+
+def test_sequential_test_ignores_a_large_offset() -> None:
+    from truelift.experiment import sequential_test
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    df = pd.DataFrame({"arm": rng.integers(0, 2, n)})
+    df["y"] = 0.1 * df["arm"] + rng.normal(size=n)
+    base = sequential_test(df, outcome="y", variant="arm", looks=10)
+    far = sequential_test(df.assign(y=df["y"] + 1e6), outcome="y", variant="arm", looks=10)
+    assert far.estimate == pytest.approx(base.estimate, abs=1e-8)  # means near 1e6 (see above)
+    assert far.std_error == pytest.approx(base.std_error, rel=REL)

@@ -62,7 +62,12 @@ def _always_valid_p(t: np.ndarray, est: np.ndarray, sigma: np.ndarray, rho: floa
 
 
 def _look_stats(treat: np.ndarray, y: np.ndarray, looks: np.ndarray) -> dict[str, np.ndarray]:
-    """Cumulative difference in means and per-unit IF variance at each look (row counts)."""
+    """Cumulative difference in means and per-unit IF variance at each look (row counts).
+
+    The outcome is centred at its mean first: the difference and the variances do not change,
+    and the cumulative sums of squares then do not cancel when the mean is large next to the
+    spread."""
+    y = y - float(np.mean(y))
     cum = {
         name: np.cumsum(v)[looks - 1]
         for name, v in {
