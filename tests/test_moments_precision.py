@@ -1,16 +1,17 @@
 """Standard errors from per-group moments stay exact when the outcome's mean is large next to its
 spread (revenue in cents, timestamps, an outcome shifted by a constant).
 
-``naive_difference``, ``did_2x2`` (without covariates), ``ab_test`` and ``sequential_test`` compute
-their SEs from
-per-arm or per-cell moments, in memory or inside an engine. Sums of squares would lose the variance to
-cancellation (``ss/n - mean^2``): with a mean of 123 and a spread of 0.002, a relative 1e-6 of the
-SE; in ``ab_test`` with a covariate shifted by 1e6 as well, 3e-4 of the SE and 2.5e-5 in the
-CUPED estimate. The moments are therefore squared deviations from each group's mean (a second
-pass in memory, the engine's population variance on a lazy table), and ``ab_test``'s
-cross-products are of columns centred at their means (one small query first on a lazy table). Reference: the same data unshifted, since
-y -> y + b leaves every SE unchanged (and y -> a y scales it by |a|). Tolerance 1e-9 relative:
-subtracting a mean of 1e6 rounds each value by about 1e-10 absolute against a spread of 1.
+``naive_difference``, ``did_2x2`` (without covariates), ``ab_test`` and ``sequential_test``
+compute their SEs from per-arm or per-cell moments, in memory or inside an engine. Sums of
+squares would lose the variance to cancellation (``ss/n - mean^2``): with a mean of 123 and a
+spread of 0.002, a relative 1e-6 of the SE; in ``ab_test`` with a covariate shifted by 1e6 as
+well, 3e-4 of the SE and 2.5e-5 in the CUPED estimate. The moments are therefore squared
+deviations from each group's mean (a second pass in memory, the engine's population variance on
+a lazy table), ``ab_test``'s cross-products are of columns centred at their means (one small
+query first on a lazy table), and ``sequential_test`` centres the outcome before its cumulative
+sums. Reference: the same data unshifted, since y -> y + b leaves every SE unchanged (and
+y -> a y scales it by |a|). Tolerance 1e-9 relative: subtracting a mean of 1e6 rounds each value
+by about 1e-10 absolute against a spread of 1.
 """
 
 from __future__ import annotations
