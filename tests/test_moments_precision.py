@@ -99,3 +99,27 @@ def test_sequential_test_ignores_a_large_offset() -> None:
     far = sequential_test(df.assign(y=df["y"] + 1e6), outcome="y", variant="arm", looks=10)
     assert far.estimate == pytest.approx(base.estimate, abs=1e-8)  # means near 1e6 (see above)
     assert far.std_error == pytest.approx(base.std_error, rel=REL)
+
+
+@pytest.mark.parametrize("cluster", [None, "g"])
+def test_regression_adjustment_ignores_a_covariates_offset_and_units(cluster: str | None) -> None:
+    # did_2x2 with a covariate (the shared OLS) and iv with a covariate (partialling out): a
+    # covariate shifted by 1e6 used to read as collinear with the constant (DataError); in other
+    # units (x 1e7) the singularity check must not change its mind either
+    df = _frame().assign(x=lambda d: np.random.default_rng(9).normal(size=len(d)))
+    kw = {"outcome": "y", "treated": "t", "post": "post", "covariates": ["x"], "cluster": cluster}
+    base = truelift.did_2x2(df, **kw)
+    far = truelift.did_2x2(df.assign(x=df["x"] + 1e6), **kw)
+    assert far.estimate == pytest.approx(base.estimate, rel=REL)
+    assert far.std_error == pytest.approx(base.std_error, rel=REL)
+    units = truelift.did_2x2(df.assign(x=df["x"] * 1e7), **kw)
+    assert units.std_error == pytest.approx(base.std_error, rel=REL)
+    rng = np.random.default_rng(11)
+    z = rng.binomial(1, 0.5, len(df))
+    d = (0.8 * z + rng.normal(size=len(df)) > 0.5).astype(int)
+    dv = df.assign(z=z, d=d, y=0.5 * d + 0.4 * df["x"] + rng.normal(size=len(df)))
+    ikw = {"outcome": "y", "treatment": "d", "instrument": "z", "covariates": ["x"]}
+    a = dict(truelift.iv(dv, **ikw, cluster=cluster).estimates)["LATE"]
+    b = dict(truelift.iv(dv.assign(x=dv["x"] + 1e6), **ikw, cluster=cluster).estimates)["LATE"]
+    assert b.estimate == pytest.approx(a.estimate, rel=REL)
+    assert b.std_error == pytest.approx(a.std_error, rel=REL)

@@ -48,16 +48,26 @@ class _TSLS:
 
 
 def _partial_out(W: np.ndarray, M: np.ndarray) -> np.ndarray:
-    """Residuals of every column of ``M`` on ``W`` (W includes the constant as its first column)."""
+    """Residuals of every column of ``M`` on ``W`` (W includes the constant as its first column).
+
+    The constant is partialled out by centring (Frisch-Waugh), so the other columns enter centred
+    and their collinearity is judged on their correlation matrix: a covariate whose mean is large
+    next to its spread (a timestamp, an amount in cents) neither looks collinear with the constant
+    nor loses digits to it, and the units of a covariate do not matter.
+    """
+    Mc = M - M.mean(axis=0)
     if W.shape[1] == 1:
-        return M - M.mean(axis=0)
-    WtW = W.T @ W
-    cond = np.linalg.cond(WtW)
+        return Mc
+    X = W[:, 1:]
+    if np.any(np.ptp(X, axis=0) == 0):
+        raise DataError("a covariate does not vary; remove it.")
+    Xc = X - X.mean(axis=0)
+    G = Xc.T @ Xc
+    d = np.sqrt(np.diag(G))
+    cond = np.linalg.cond(G / np.outer(d, d))
     if not np.isfinite(cond) or cond > 1e14:
-        raise DataError(
-            "the covariates are collinear (or one does not vary); remove redundant covariates."
-        )
-    return M - W @ np.linalg.solve(WtW, W.T @ M)
+        raise DataError("the covariates are collinear; remove redundant covariates.")
+    return Mc - Xc @ np.linalg.solve(G, Xc.T @ Mc)
 
 
 def _meat(
@@ -81,13 +91,19 @@ def _stages(
     n_exog: int,
     vce: str,
     cluster: np.ndarray | None,
+    z_ss: np.ndarray | None = None,
 ) -> _Stage:
-    """Reduced form and first stage on partialled-out data with their joint covariance."""
+    """Reduced form and first stage on partialled-out data with their joint covariance.
+
+    ``z_ss``: each instrument's centred sum of squares before the covariates were partialled out;
+    an instrument the covariates explain to within a relative 1e-10 of it counts as collinear
+    with them (what is left is rounding)."""
     n, k = Zt.shape
     kk = n_exog + k
     QZZ = Zt.T @ Zt
     cond = np.linalg.cond(QZZ)
-    if not np.isfinite(cond) or cond > 1e14:
+    explained = z_ss is not None and bool(np.any(np.diag(QZZ) <= 1e-10 * z_ss))
+    if not np.isfinite(cond) or cond > 1e14 or explained:
         raise DataError(
             "the instrument(s) do not vary once the covariates are accounted for (collinear with "
             "the covariates, or with each other); remove redundant instruments or covariates."

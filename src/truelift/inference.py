@@ -14,7 +14,7 @@ lifts; Holm (1979) and Benjamini–Hochberg (1995) adjustments.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -145,9 +145,12 @@ class OLSFit:
 
 
 def _solve_xtx(X: np.ndarray) -> np.ndarray:
+    """(X'X)^-1, refused when X'X is singular: judged on its correlation form (columns scaled
+    to unit length), so that a covariate's units do not decide."""
     XtX = X.T @ X
+    d = np.sqrt(np.diag(XtX))
     try:
-        cond = np.linalg.cond(XtX)
+        cond = np.linalg.cond(XtX / np.outer(d, d)) if np.all(d > 0) else np.inf
     except np.linalg.LinAlgError:
         cond = np.inf
     if not np.isfinite(cond) or cond > 1e14:
@@ -155,7 +158,27 @@ def _solve_xtx(X: np.ndarray) -> np.ndarray:
             "the regression design is singular (collinear columns, or a covariate that does not "
             "vary within the sample); remove redundant covariates."
         )
-    return np.linalg.inv(XtX)
+    return np.asarray(np.linalg.inv(XtX / np.outer(d, d)) / np.outer(d, d))
+
+
+def _centred(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(Xc, A)`` with ``X = Xc A``: every column but the first constant one centred at its
+    (weighted) mean, so a covariate whose mean is large next to its spread (a timestamp, an
+    amount in cents) neither looks collinear with the constant nor loses digits to it; ``(X,
+    None)`` without a constant column. ``A = I + e_c m' / v`` (v the constant's value), so the
+    coefficients are ``A^-1`` times those on ``Xc`` and their covariance ``A^-1 V A^-T``."""
+    n, k = X.shape
+    if k < 2 or n == 0:
+        return X, None
+    const = np.flatnonzero(np.all(X[:1] == X, axis=0) & (X[0] != 0))
+    if const.size == 0:
+        return X, None
+    c = int(const[0])
+    m = np.average(X, axis=0, weights=weights)
+    m[c] = 0.0
+    A = np.eye(k)
+    A[c] += m / X[0, c]
+    return X - m, A
 
 
 def ols(
@@ -176,6 +199,22 @@ def ols(
     n, k = X.shape
     if n <= k:
         raise DataError(f"{n} observations cannot identify {k} regression coefficients.")
+    Xc, A = _centred(X, weights)
+    fit = _ols(Xc, y, vce, cluster, weights)
+    if A is None:
+        return fit
+    Ainv = np.linalg.inv(A)
+    return replace(fit, coef=Ainv @ fit.coef, vcov=Ainv @ fit.vcov @ Ainv.T)
+
+
+def _ols(
+    X: np.ndarray,
+    y: np.ndarray,
+    vce: VCE,
+    cluster: np.ndarray | None,
+    weights: np.ndarray | None,
+) -> OLSFit:
+    n, k = X.shape
     if weights is not None:
         sw = np.sqrt(weights)
         Xw, yw = X * sw[:, None], y * sw

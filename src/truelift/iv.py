@@ -216,7 +216,8 @@ def _in_memory(data: Any, spec: _Spec, missing: _frame.MissingPolicy, engine: st
     cl = cols["cluster"] if spec.cluster is not None else None
     M = _partial_out(W, np.column_stack([y, d, Z]))
     yt, dt, Zt = M[:, 0], M[:, 1], M[:, 2:]
-    st = _stages(yt, dt, Zt, W.shape[1], spec.vce, cl)
+    z_ss = ((Z - Z.mean(axis=0)) ** 2).sum(axis=0)
+    st = _stages(yt, dt, Zt, W.shape[1], spec.vce, cl, z_ss)
     fit = _tsls(yt, dt, Zt, st, spec.vce, cl)
     binary = len(spec.instruments) == 1 and _is01(d) and _is01(Z[:, 0])
     extra: dict[str, Any] = {}
