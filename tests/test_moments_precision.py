@@ -123,3 +123,24 @@ def test_regression_adjustment_ignores_a_covariates_offset_and_units(cluster: st
     b = dict(truelift.iv(dv.assign(x=dv["x"] + 1e6), **ikw, cluster=cluster).estimates)["LATE"]
     assert b.estimate == pytest.approx(a.estimate, rel=REL)
     assert b.std_error == pytest.approx(a.std_error, rel=REL)
+
+
+@pytest.mark.parametrize("cluster", [None, "g"])
+def test_iv_on_a_lazy_table_ignores_a_large_offset(cluster: str | None) -> None:
+    # the engine path's Gram sums of (1, z, y, d): a 1e6 offset in y used to move the SE by 8.5e-4
+    rng = np.random.default_rng(12)
+    n = 4000
+    z = rng.binomial(1, 0.5, n)
+    d = (0.8 * z + rng.normal(size=n) > 0.5).astype(int)
+    df = pd.DataFrame(
+        {"z": z, "d": d, "y": 0.5 * d + rng.normal(size=n), "g": rng.integers(0, 30, n)}
+    )
+    kw = {"outcome": "y", "treatment": "d", "instrument": "z", "cluster": cluster}
+    a = truelift.iv(_lazy(df), **kw)
+    b = truelift.iv(_lazy(df.assign(y=df["y"] + 1e6)), **kw)
+    for (name, ea), (_, eb) in zip(a.estimates, b.estimates, strict=True):
+        assert eb.estimate == pytest.approx(ea.estimate, abs=1e-8), name  # means near 1e6
+        assert eb.std_error == pytest.approx(ea.std_error, rel=REL), name
+    arms = a.details["arms"]["access"], b.details["arms"]["access"]
+    assert arms[1]["mean_outcome"] == pytest.approx(arms[0]["mean_outcome"] + 1e6, rel=1e-12)
+    assert arms[1]["take_up"] == pytest.approx(arms[0]["take_up"], rel=1e-12)

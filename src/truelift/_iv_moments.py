@@ -1,4 +1,4 @@
-"""IV on a lazy table (DuckDB, polars lazy, Spark): one aggregation, no rows leave the engine.
+"""IV on a lazy table (DuckDB, polars lazy, Spark): aggregations only, no rows leave the engine.
 
 With one instrument and no covariates or clusters, everything :func:`truelift.iv.iv` reports (the
 reduced form, first stage, 2SLS/Wald estimate, classical or HC0/HC1 variances, the effective F and
@@ -6,13 +6,15 @@ the Anderson–Rubin set) is a function of three 4 x 4 Gram matrices of w = (1, 
 G0 = sum w w', G1 = sum z w w', G2 = sum z^2 w w'. Every residual of the model is a linear form
 r = w'a, so sum r r' = a'G0 b and the robust meat sum (z - zbar)^2 r r' = a'(G2 - 2 zbar G1 +
 zbar^2 G0) b. The 30 distinct sums come from one narwhals aggregation (Gram-matrix form of the
-2SLS sandwich; Wooldridge 2010, ch. 5).
+2SLS sandwich; Wooldridge 2010, ch. 5), with y and d centred at their means (a first query of two
+numbers): shifting y or d moves none of the model's figures, and centred sums of squares do not
+cancel when a mean is large next to its spread.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import narwhals as nw
@@ -40,6 +42,10 @@ class GramMoments:
     n_dropped: int
     nonbinary: dict[str, int]
     S: np.ndarray | None = None  # per cluster: (G, 2, 4) = [sum w, sum z w] over its rows
+    # y and d enter centred near their means (w = (1, z, y - shift[2], d - shift[3])): the
+    # model's estimates and variances do not move, and the sums of squares do not cancel when
+    # a mean is large next to its spread; the arms' means add it back
+    shift: np.ndarray = field(default_factory=lambda: np.zeros(4))
 
     @property
     def n(self) -> int:
@@ -59,7 +65,8 @@ def _columns(lf: Any, names: dict[str, str], shown: dict[str, str]) -> dict[str,
     return exprs
 
 
-def _aggregations(e: dict[str, Any]) -> list[Any]:
+def _aggregations(e: dict[str, Any], raw: dict[str, Any]) -> list[Any]:
+    """The Gram sums of ``e`` (y and d centred) and the 0/1 checks of the ``raw`` columns."""
     w = [None, e["instrument"], e["outcome"], e["treatment"]]  # None: the constant 1
     z = e["instrument"]
     aggs = []
@@ -76,7 +83,7 @@ def _aggregations(e: dict[str, Any]) -> list[Any]:
                     term = term * f
                 aggs.append(term.sum().alias(name))
     for role in ("instrument", "treatment"):
-        bad = ((e[role] != 0) & (e[role] != 1)).cast(nw.Float64)
+        bad = ((raw[role] != 0) & (raw[role] != 1)).cast(nw.Float64)
         aggs.append(bad.sum().alias(f"nonbinary_{role}"))
     return aggs
 
@@ -106,7 +113,18 @@ def gram_moments(
     null = nw.any_horizontal(
         *[nw.col(safe[n]).is_null() for n in used.values()], ignore_nulls=False
     )
-    table = lf.with_columns(__null=null).group_by("__null").agg(*_aggregations(e)).collect()
+    # one small query for the means of y and d over the complete rows, to centre them
+    means = (
+        lf.filter(~null)
+        .select(e["outcome"].mean().alias("y"), e["treatment"].mean().alias("d"))
+        .collect()
+    )
+    shift = np.zeros(4)
+    got = [means[k].to_numpy()[0] for k in ("y", "d")]
+    shift[2:] = [float(v) if v is not None and np.isfinite(v) else 0.0 for v in got]
+    ec = {**e, "outcome": e["outcome"] - shift[2], "treatment": e["treatment"] - shift[3]}
+    aggs = _aggregations(ec, e)
+    table = lf.with_columns(__null=null).group_by("__null").agg(*aggs).collect()
     rows = {bool(r["__null"]): r for r in table.rows(named=True)}
     if not rows:
         raise DataError("data has no rows; there is nothing to analyse.")
@@ -115,11 +133,10 @@ def gram_moments(
         _missing(n_dropped, list(used.values()), missing)
     if False not in rows:
         raise DataError("no rows without missing values; there is nothing to analyse.")
-    m = _unpack(rows[False], n_dropped)
+    m = replace(_unpack(rows[False], n_dropped), shift=shift)
     if cluster is None:
         return m
-    S = _cluster_sums(lf.filter(~null), e, safe[cluster])
-    return GramMoments(m.G0, m.G1, m.G2, m.n_dropped, m.nonbinary, S)
+    return replace(m, S=_cluster_sums(lf.filter(~null), ec, safe[cluster]))
 
 
 def _missing(n_dropped: int, columns: list[str], missing: str) -> None:
@@ -170,9 +187,10 @@ def _check(m: GramMoments, names: dict[str, str]) -> None:
     n = m.n
     if n < 4:
         raise DataError(f"only {n:,} usable rows; the design needs at least 4.")
-    mean = m.G0[0] / n
+    centred = m.G0[0] / n
+    mean = centred + m.shift
     for idx, role in ((2, "outcome"), (3, "treatment"), (1, "instrument")):
-        var = m.G0[idx, idx] / n - mean[idx] ** 2
+        var = m.G0[idx, idx] / n - centred[idx] ** 2
         if not var > 1e-12 * max(1.0, mean[idx] ** 2):
             raise DataError(
                 f"{role.capitalize()} column {names[role]!r} is constant ({mean[idx]:g}); "
@@ -228,12 +246,13 @@ def arms_from_moments(m: GramMoments) -> dict[str, Any]:
     n, n1 = float(m.G0[0, 0]), float(m.G0[0, 1])
     s1y, s1d = float(m.G1[0, 2]), float(m.G1[0, 3])
     s0y, s0d = float(m.G0[0, 2]) - s1y, float(m.G0[0, 3]) - s1d
+    cy, cd = float(m.shift[2]), float(m.shift[3])
     out: dict[str, Any] = {
-        "access": {"n": round(n1), "take_up": s1d / n1, "mean_outcome": s1y / n1},
+        "access": {"n": round(n1), "take_up": s1d / n1 + cd, "mean_outcome": s1y / n1 + cy},
         "no access": {
             "n": round(n - n1),
-            "take_up": s0d / (n - n1),
-            "mean_outcome": s0y / (n - n1),
+            "take_up": s0d / (n - n1) + cd,
+            "mean_outcome": s0y / (n - n1) + cy,
         },
     }
     at, nt = out["no access"]["take_up"], 1 - out["access"]["take_up"]

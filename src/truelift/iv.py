@@ -141,8 +141,9 @@ def iv(
     Args:
         data: a pandas, polars or pyarrow table (never modified), or a lazy table (DuckDB
             relation, polars LazyFrame, Spark DataFrame): with one instrument and no
-            covariates the statistics are aggregated inside the engine (30 sums, plus 7 per
-            cluster when clustered; no rows moved); otherwise the needed columns are collected,
+            covariates the statistics are aggregated inside the engine (the means of the
+            outcome and the treatment, then 30 sums, plus 7 per cluster when clustered; no rows
+            moved); otherwise the needed columns are collected,
             and ``params["engine"]`` says so.
         outcome: numeric outcome column.
         treatment: the (endogenous) treatment actually taken: binary use of a feature, or numeric.
