@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= truelift-report
 
-.PHONY: demo test lint typecheck pytest browser-deps coverage-study bench clean
+.PHONY: demo test lint typecheck pytest browser-deps coverage-study coverage-propensity bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: lint typecheck pytest
 
 coverage-study: $(STAMP)
 	$(PY) -m pytest -m slow -q -s
+
+# the propensity design's study alone (ipw and aipw, ATE and ATT, on the optin scenario)
+coverage-propensity: $(STAMP)
+	$(PY) -m pytest -m slow -q -s tests/test_propensity_optin.py
 
 $(VENV)/.bench-installed: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
