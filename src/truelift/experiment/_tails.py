@@ -25,7 +25,10 @@ KURTOSIS_SAMPLE = 200_000  # in memory, kurtosis on an evenly strided subsample 
 
 @dataclass(frozen=True)
 class TailStats:
-    """Per-arm ``[n, sum, sum of squares]`` of the raw and the capped metric (arms in rows)."""
+    """Per-arm ``[n, sum, sum of squares]`` of the raw and the capped metric (arms in rows), in
+    memory of the metric less its (subsample) mean: the Welch differences and variances drawn from
+    them do not change, and the sums of squares do not cancel when the mean is large next to the
+    spread."""
 
     kurtosis: float
     cap: float
@@ -63,7 +66,8 @@ def tail_stats(y: np.ndarray, code: np.ndarray, n_arms: int) -> TailStats | None
             [np.bincount(code, weights=w, minlength=n_arms) for w in (np.ones_like(v), v, v * v)]
         )
 
-    return TailStats(kurt, cap, sums(y), sums(capped))
+    c0 = float(sub.mean())
+    return TailStats(kurt, cap, sums(y - c0), sums(capped - c0))
 
 
 def _welch(a: np.ndarray, t: int, c: int) -> tuple[float, float]:
