@@ -83,8 +83,8 @@ def cell_stats(y: np.ndarray, d: np.ndarray, p: np.ndarray, cl: np.ndarray | Non
 def did_from_cells(st: CellStats) -> tuple[float, float, dict[str, float], int | None]:
     """Cell-mean DiD and its influence-function SE from :class:`CellStats` (one kernel, fed by
     arrays or by engine sums). psi_i = sign_c (y_i - m_c) n / n_c for row i in cell c, so
-    sum psi^2 = sum_c (n/n_c)^2 m2_c (m2_c: squared deviations from m_c) and a cluster's sum of psi is
-    sum_c sign_c (n/n_c) (S_gc - N_gc m_c); SE = sqrt(sum psi^2)/n or CR1 over clusters."""
+    sum psi^2 = sum_c (n/n_c)^2 m2_c (m2_c: squared deviations from m_c) and a cluster's sum of
+    psi is sum_c sign_c (n/n_c) (S_gc - N_gc m_c); SE = sqrt(sum psi^2)/n or CR1 over clusters."""
     empty = [_CELLS[c] for c in range(4) if st.n[c] == 0]
     if empty:
         raise IdentificationError(

@@ -2,8 +2,9 @@
 
 One query: ``GROUP BY treatment`` with counts, sums and population variances (the engine's
 numerically stable variance, not sums of squares: those lose the variance to cancellation when
-the outcome's mean is large next to its spread), plus the count of missing values per column; the checks of the in-memory boundary (binary treatment, numeric outcome, missing
-policy) are applied to that small table.
+the outcome's mean is large next to its spread), plus the count of missing values per column;
+the checks of the in-memory boundary (binary treatment, numeric outcome, missing policy) are
+applied to that small table.
 """
 
 from __future__ import annotations
