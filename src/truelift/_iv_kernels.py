@@ -16,7 +16,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from truelift.errors import DataError, IdentificationError
-from truelift.inference import cluster_sums
+from truelift.inference import cluster_sums, gram_inverse
 
 VCE = Literal["hc1", "hc0", "classical"]
 _VCES = ("hc1", "hc0", "classical")
@@ -62,12 +62,10 @@ def _partial_out(W: np.ndarray, M: np.ndarray) -> np.ndarray:
     if np.any(np.ptp(X, axis=0) == 0):
         raise DataError("a covariate does not vary; remove it.")
     Xc = X - X.mean(axis=0)
-    G = Xc.T @ Xc
-    d = np.sqrt(np.diag(G))
-    cond = np.linalg.cond(G / np.outer(d, d))
-    if not np.isfinite(cond) or cond > 1e14:
+    inv = gram_inverse(Xc.T @ Xc)
+    if inv is None:
         raise DataError("the covariates are collinear; remove redundant covariates.")
-    return Mc - Xc @ np.linalg.solve(G, Xc.T @ Mc)
+    return Mc - Xc @ (inv @ (Xc.T @ Mc))
 
 
 def _meat(

@@ -27,6 +27,7 @@ __all__ = [
     "adjust_pvalues",
     "cluster_sums",
     "delta_ratio",
+    "gram_inverse",
     "if_se",
     "if_vcov",
     "interval",
@@ -144,21 +145,28 @@ class OLSFit:
         return np.sqrt(np.diag(self.vcov))
 
 
-def _solve_xtx(X: np.ndarray) -> np.ndarray:
-    """(X'X)^-1, refused when X'X is singular: judged on its correlation form (columns scaled
-    to unit length), so that a covariate's units do not decide."""
-    XtX = X.T @ X
-    d = np.sqrt(np.diag(XtX))
+def gram_inverse(G: np.ndarray) -> np.ndarray | None:
+    """The inverse of a Gram matrix ``X'X``, or None when it is singular: judged on its
+    correlation form (columns scaled to unit length), so that a column's units do not decide."""
+    d = np.sqrt(np.diag(G))
     try:
-        cond = np.linalg.cond(XtX / np.outer(d, d)) if np.all(d > 0) else np.inf
+        cond = np.linalg.cond(G / np.outer(d, d)) if np.all(d > 0) else np.inf
     except np.linalg.LinAlgError:
         cond = np.inf
     if not np.isfinite(cond) or cond > 1e14:
+        return None
+    return np.asarray(np.linalg.inv(G / np.outer(d, d)) / np.outer(d, d))
+
+
+def _solve_xtx(X: np.ndarray) -> np.ndarray:
+    """(X'X)^-1, refused when X'X is singular (:func:`gram_inverse`)."""
+    inv = gram_inverse(X.T @ X)
+    if inv is None:
         raise DataError(
             "the regression design is singular (collinear columns, or a covariate that does not "
             "vary within the sample); remove redundant covariates."
         )
-    return np.asarray(np.linalg.inv(XtX / np.outer(d, d)) / np.outer(d, d))
+    return inv
 
 
 def _centred(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:

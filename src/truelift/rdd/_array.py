@@ -355,8 +355,7 @@ class ArrayFeeder:
     def _from_table(self, win: Kern, reqs: Sequence[Req], a: int, b: int, acc: list) -> list[int]:
         """Answer the requests that the power table serves (into ``acc``): the whole chunks of
         their windows with |u| <= theta h from the table (:mod:`truelift.rdd._table`), the
-        rows beyond directly. Returns the indices of the
-        other requests."""
+        rows beyond directly. Returns the indices of the other requests."""
         rest: list[int] = []
         outer: dict[tuple[int, int], list[int]] = {}
         sign = -1.0 if self.negative else 1.0
