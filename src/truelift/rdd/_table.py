@@ -30,8 +30,13 @@ import numpy as np
 __all__ = ["AMPLIFICATION", "PowerTable", "kernel_moments", "reach"]
 
 AMPLIFICATION = 4.0
-# theta with (1 + theta) / (1 - theta) = 4 (triangular), (1 + theta^2) / (1 - theta^2) = 4
-_THETA = {"triangular": 0.6, "epanechnikov": float(np.sqrt(0.6)), "uniform": 1.0}
+# theta with (1 + theta) / (1 - theta) = AMPLIFICATION (triangular), (1 + theta^2) / (1 - theta^2)
+# = AMPLIFICATION (epanechnikov)
+_THETA = {
+    "triangular": (AMPLIFICATION - 1) / (AMPLIFICATION + 1),  # 0.6
+    "epanechnikov": float(np.sqrt((AMPLIFICATION - 1) / (AMPLIFICATION + 1))),
+    "uniform": 1.0,
+}
 _DEGREE = {"triangular": 1, "epanechnikov": 2, "uniform": 0}
 
 _add_reduce = np.add.reduce
