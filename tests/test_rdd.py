@@ -127,7 +127,7 @@ def test_nn_residuals_small_example() -> None:
     # neighbour (ties take both sides) -> r_i = sqrt(J/(J+1)) (y_i - mean of neighbours)
     x = np.array([0.0, 1.0, 2.0, 3.0])
     y = np.array([0.0, 1.0, 4.0, 9.0])
-    r = nn_residuals(x, y[:, None], 1)[:, 0]
+    r = nn_residuals(x, y, None, 1)[:, 0]
     expected = [
         np.sqrt(1 / 2) * (0 - 1),
         np.sqrt(2 / 3) * (1 - 2),
@@ -175,29 +175,3 @@ def test_sorted_and_unsorted_paths_agree(sharp) -> None:
     assert c.params["h_left"] == pytest.approx(b.params["h_left"], rel=1e-9)
 
 
-@pytest.mark.parametrize(
-    "x",
-    [
-        np.sort(np.random.default_rng(1).uniform(-1, 1, 5000)),  # distinct, no near ties
-        np.arange(400) * 0.1,  # equally spaced: every distance pair a near tie
-        np.arange(400) * 0.1 + 1e6,  # the same far from zero (rounded distances)
-        np.cumsum(np.random.default_rng(2).choice([1.0, 1 + 1e-8, 1 + 2e-8, 3.0], 3000)),
-        np.array([0.0, 1.0, 2.5]),
-    ],
-)
-def test_merge_search_takes_the_stepwise_decisions(x) -> None:
-    # The merge form of the nearest-neighbour search (truelift.rdd._nn.nn_offsets) must
-    # reproduce the step-by-step search row for row, near ties included (the reference is the
-    # stepwise search that the rdrobust parity tests validate).
-    from truelift.rdd._kernels import _nn_search_distinct
-    from truelift.rdd._nn import Scratch, nn_offsets
-
-    for cap in (1, 2, 3, 5, 8):
-        c = min(cap, x.size - 1)
-        lo, hi = _nn_search_distinct(x, c)
-        found = nn_offsets(x, c, Scratch())
-        assert found is not None
-        rows = np.arange(x.size)
-        np.testing.assert_array_equal(found[0], rows - lo)
-        np.testing.assert_array_equal(found[1], hi - rows)
-    assert nn_offsets(np.array([0.0, 1.0, 1.0, 2.0]), 2, Scratch()) is None  # ties: searched whole

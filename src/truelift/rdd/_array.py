@@ -21,14 +21,12 @@ from truelift.rdd._kernels import (
     kweight,
     kweight_u,
     meat,
-    nn_from_bounds,
     nn_residuals,
     poly_eval,
     power_moments,
     residuals,
     vander,
 )
-from truelift.rdd._nn import NeighbourCache, Neighbourhoods, Scratch, nn_from_offsets
 from truelift.rdd._sums import (
     Col,
     Factor,
@@ -47,8 +45,6 @@ from truelift.rdd.bins import side_bins
 __all__ = ["CHUNK", "ArrayFeeder", "Side"]
 
 CHUNK = 1 << 15
-_EPS = float(np.finfo(np.float64).eps)
-_MAX_REDO = 4096  # more rows with other neighbours: compute the window's residuals anew
 
 
 @dataclass(frozen=True)
@@ -229,26 +225,17 @@ class ArrayFeeder:
         self.has_t, self.has_z = side.t is not None, side.z is not None
         self.ncols = 1 + int(self.has_t) + (0 if side.z is None else side.z.shape[1])
         self.clustered = side.cl is not None
+        # nearest-neighbour residuals by window (rdrobust matches within the window)
         self._nn: dict[tuple[float, str], np.ndarray] = {}
-        self._neighbours = NeighbourCache(side, nnmatch, CHUNK)
-        self._twin: ArrayFeeder | None = None
-        # the widest window's nearest-neighbour residuals (one outcome column): first row,
-        # the offsets they were computed with, the residuals
-        self._resid: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._windows: dict[Kern, slice] = {}
         self._arena = _Arena()
         self._table: PowerTable | None = None
-        self._nn_scratch, self._nn_y = Scratch(), Scratch()
         # sums of a batch by window and factors: a batch asking for lower powers (the pilot
         # fits of orders 3, 2, 1 share a window) reads their leading entries
         self._kept: dict[Any, tuple[list[Req], list[Any]]] = {}
 
     def scaled(self, x_sd: float, y_sd: float, keep_t: bool) -> ArrayFeeder:
-        child = ArrayFeeder(self.side.scaled(x_sd, y_sd, keep_t), self.c / x_sd, self.nnmatch)
-        # the final fit's neighbour searches and residuals start from the selector's
-        self._neighbours.twin = child._neighbours
-        self._twin = child
-        return child
+        return ArrayFeeder(self.side.scaled(x_sd, y_sd, keep_t), self.c / x_sd, self.nnmatch)
 
     def nearest_distinct(self, k: int) -> np.ndarray:
         near = _nearest_values(self.side.x, k, from_end=self.x_max < self.c)
@@ -427,7 +414,7 @@ class ArrayFeeder:
                 d = np.divide(side.y[part], side.y_scale, out=arena.get(e0 - s0))[:, None]
             else:
                 d = side.outcomes(part)
-            nn_part = None if nn is None else self._nn_chunk(nn, a, s0, e0)
+            nn_part = None if nn is None else nn[s0 - a : e0 - a]
             cache: dict[Any, np.ndarray] = {}
 
             def value(f: Factor, u=u, d=d, nn_part=nn_part, cache=cache) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -462,82 +449,23 @@ class ArrayFeeder:
                 acc[i] = _add(acc[i], res)
         return acc
 
-    def _nn_source(self, win: Kern, a: int, b: int) -> Any:
-        """What the window's nearest-neighbour residuals are computed from: its rows'
-        neighbourhoods (no ties), or the residuals themselves (window searched whole)."""
+    def _nn_source(self, win: Kern, a: int, b: int) -> np.ndarray:
+        """The nearest-neighbour residuals of the window's rows [a, b) (matched within it)."""
         key = (win.h, win.kernel)
-        if key in self._nn:
-            return self._nn[key]
-        found = self._neighbours.bounds(a, b)
-        if found is not None and b - a > 4 * CHUNK:
-            if self.ncols == 1:
-                return self._residuals(found, a, b)
-            return found  # residuals computed chunk by chunk
-        if b <= a:
-            return np.empty((0, self.ncols))
-        rows = slice(a, b)
-        if found is not None:
-            out = self._from_bounds(found, a, a, b).copy()
-        else:
-            out = nn_residuals(self.side.xv(rows), self.side.outcomes(rows), self.nnmatch)
-        self._nn[key] = out  # small windows: kept for the next request on the same window
+        out = self._nn.get(key)
+        if out is None:
+            side, rows = self.side, slice(a, b)
+            extra = [c for c in (side.t, side.z) if c is not None]
+            out = nn_residuals(
+                side.x[rows],
+                side.y[rows],
+                np.column_stack([c[rows] for c in extra]) if extra else None,
+                self.nnmatch,
+                side.x_scale,
+                side.y_scale,
+            )
+            self._nn[key] = out
         return out
-
-    def _residuals(self, nb: Neighbourhoods, a: int, b: int) -> np.ndarray:
-        """The nearest-neighbour residuals of the rows [a, b) (one column).
-
-        A row's residual depends only on its neighbours, so where a wider window's residuals
-        were computed before - here, or on the standardised twin (scaled back by the ratio of
-        the outcome scales) - with the same offsets, they are taken over; the rows whose
-        offsets differ (the window's edges, rows near a tie on the other scale) are computed.
-        """
-        out = np.empty((b - a, 1))
-        src = None
-        for f in (self, self._twin):
-            if f is not None and f._resid is not None:
-                a0, l0, r0, res0 = f._resid
-                if a0 <= a and b <= a0 + res0.shape[0]:
-                    src = (a0, l0, r0, res0, f.side.y_scale / self.side.y_scale)
-                    break
-        if src is not None:
-            a0, l0, r0, res0, factor = src
-            k = slice(a - a0, b - a0)
-            rows = np.flatnonzero((nb.left != l0[k]) | (nb.right != r0[k]))
-            if rows.size <= _MAX_REDO:
-                np.multiply(res0[k], factor, out=out)
-                cut = np.flatnonzero(np.diff(rows) > 1) + 1
-                for run in np.split(rows, cut) if rows.size else []:
-                    s0, e0 = a + int(run[0]), a + int(run[-1]) + 1
-                    out[s0 - a : e0 - a] = self._from_bounds(nb, a, s0, e0)
-                return out
-        for s0 in range(a, b, CHUNK):
-            e0 = min(s0 + CHUNK, b)
-            out[s0 - a : e0 - a] = self._from_bounds(nb, a, s0, e0)
-        if self._resid is None or b - a > self._resid[3].shape[0]:
-            self._resid = (a, nb.left, nb.right, out)
-        return out
-
-    def _from_bounds(self, nb: Neighbourhoods, a: int, s0: int, e0: int) -> np.ndarray:
-        """Residuals of rows [s0, e0) (a view of scratch vectors, valid until the next call)."""
-        side = self.side
-        ea, eb = nb.extent(s0, e0)
-        if self.ncols == 1:
-            y = side.y[ea:eb]
-            if side.y_scale != 1.0:
-                y = np.divide(y, side.y_scale, out=self._nn_y.get(eb - ea))
-                self._nn_y.reset()
-            return nn_from_offsets(y, nb, s0, e0, ea, self._nn_scratch)[:, None]
-        d = side.outcomes(slice(ea, eb))
-        lo, hi = nb.span(s0, e0)
-        return nn_from_bounds(d, slice(s0 - ea, e0 - ea), lo - ea, hi - ea)
-
-    def _nn_chunk(self, src: Any, a: int, s0: int, e0: int) -> np.ndarray:
-        """The nearest-neighbour residuals of rows [s0, e0) of the window starting at a."""
-        if isinstance(src, np.ndarray):
-            return src[s0 - a : e0 - a]
-        if e0 <= s0:
-            return np.empty((0, self.ncols))
-        return self._from_bounds(src, a, s0, e0)
 
     def _factor(
         self,

@@ -16,8 +16,6 @@ from scipy.linalg import cho_factor, cho_solve
 Kernel = Literal["triangular", "epanechnikov", "uniform"]
 Vce = Literal["nn", "hc0", "hc1", "hc2", "hc3"]
 
-_SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
-
 
 def kweight(x: np.ndarray, c: float, h: float, kernel: str) -> np.ndarray:
     """Kernel weight K((x - c)/h)/h with support |u| <= 1 (rdrobust's ``rdrobust_kweight``).
@@ -73,135 +71,24 @@ def inv_chol_or_pinv(a: np.ndarray) -> np.ndarray:
         return np.asarray(np.linalg.pinv(a))
 
 
-def nn_residuals(x: np.ndarray, d: np.ndarray, matches: int) -> np.ndarray:
-    """Nearest-neighbour residuals of every column of ``d`` (rows sorted by ``x``).
+def nn_residuals(
+    x: np.ndarray,
+    y: np.ndarray,
+    extra: np.ndarray | None,
+    matches: int,
+    x_scale: float = 1.0,
+    y_scale: float = 1.0,
+) -> np.ndarray:
+    """Nearest-neighbour residuals of rows sorted by ``x``: columns y / y_scale, then ``extra``.
 
-    Each observation is compared with the mean of its ``matches`` closest neighbours in ``x``
-    (whole groups of tied values enter together, ties in distance take both sides), scaled by
-    sqrt(J/(J+1)) (Abadie & Imbens 2006; rdrobust's ``vce="nn"``).
+    Each observation is compared with the mean of its ``matches`` closest neighbours in
+    x / x_scale (whole groups of tied values enter together, ties in distance within a relative
+    sqrt(eps) take both sides), scaled by sqrt(J/(J+1)) (Abadie & Imbens 2006; rdrobust's
+    ``vce="nn"``). A compiled loop (:mod:`truelift.rdd._jit`, imported on first use).
     """
-    return nn_residuals_bounds(x, d, matches)[0]
+    from truelift.rdd import _jit
 
-
-def nn_residuals_bounds(
-    x: np.ndarray, d: np.ndarray, matches: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`nn_residuals` and each row's neighbourhood [first, last) (itself included).
-
-    All observations that share a value of ``x`` share their neighbourhood, so the search runs
-    over distinct values, at most ``matches`` vectorised steps.
-    """
-    n = x.size
-    d2 = d.reshape(n, -1)
-    new_value = np.r_[True, x[1:] != x[:-1]]
-    ties = not bool(new_value.all())
-    cap = min(matches, n - 1)
-    if not ties and n > 1 and np.isfinite(x[-1] - x[0]):
-        lo, hi = _nn_search_distinct(x, cap)
-        return nn_from_bounds(d2, slice(None), lo, hi), lo, hi + 1
-    starts = np.flatnonzero(new_value) if ties else np.arange(n)
-    counts = np.diff(np.r_[starts, n]) if ties else np.ones(n, dtype=np.int64)
-    vals = x[starts] if ties else x
-    g = vals.size
-    lo = np.arange(g)
-    hi = np.arange(g)
-    have = counts - 1
-    while True:
-        active = have < cap
-        if not active.any():
-            break
-        can_l, can_r = lo > 0, hi < g - 1
-        dl = vals - vals[np.maximum(lo - 1, 0)]
-        dr = vals[np.minimum(hi + 1, g - 1)] - vals
-        tol = np.maximum(dl, dr) * _SQRT_EPS
-        prefer_r, prefer_l = dl - dr > tol, dr - dl > tol
-        go_r = active & (~can_l | (can_r & ~prefer_l))
-        go_l = active & (~can_r | (can_l & ~prefer_r))
-        hi = hi + go_r
-        lo = lo - go_l
-        if ties:
-            have += np.where(go_r, counts[hi], 0) + np.where(go_l, counts[lo], 0)
-        else:
-            have += go_r.astype(np.int64) + go_l
-    if ties:
-        first = np.repeat(starts[lo], counts)
-        last = np.repeat(starts[hi] + counts[hi], counts)
-    else:
-        first, last = lo, hi + 1
-    csum = np.zeros((n + 1, d2.shape[1]))
-    np.cumsum(d2, axis=0, out=csum[1:])
-    window = csum[last] - csum[first] - d2
-    j = (last - first - 1).astype(np.float64)[:, None]
-    res = np.sqrt(j / (j + 1)) * (d2 - window / j)
-    return np.asarray(res), first, last
-
-
-def _nn_search_distinct(x: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Neighbour search of :func:`nn_residuals_bounds` for distinct sorted values.
-
-    The same decisions, with the rows' positions padded by a far sentinel on each side (a
-    missing neighbour is never preferred) and the count of neighbours read off hi - lo.
-    """
-    n = x.size
-    far = 4.0 * (x[-1] - x[0]) + 1.0
-    xp = np.empty(n + 2)
-    xp[1:-1] = x
-    xp[0], xp[-1] = x[0] - far, x[-1] + far
-    lo = np.arange(n)  # row i's leftmost neighbour is x[lo] = xp[lo + 1]
-    hi = lo.copy()
-    dl, dr = x - xp[:-2], xp[2:] - x  # the first step's distances
-    tol, diff = np.empty(n), np.empty(n)
-    go_r, go_l = np.empty(n, dtype=bool), np.empty(n, dtype=bool)
-    active: np.ndarray | None = None
-    for step in range(cap):
-        if step:
-            np.take(xp, lo, out=dl)
-            np.subtract(x, dl, out=dl)
-            np.take(xp, hi + 2, out=dr)
-            dr -= x
-        np.maximum(dl, dr, out=tol)
-        tol *= _SQRT_EPS
-        np.subtract(dl, dr, out=diff)
-        np.greater_equal(diff, -tol, out=go_r)  # not "left strictly nearer"
-        np.less_equal(diff, tol, out=go_l)  # not "right strictly nearer"
-        if active is not None:
-            go_r &= active
-            go_l &= active
-        hi += go_r
-        lo -= go_l
-        if step + 1 < cap:
-            active = (hi - lo) < cap
-            if not active.any():
-                break
-    return lo, hi
-
-
-def nn_from_bounds(d: np.ndarray, own: slice, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Residuals of the rows ``own`` of ``d`` whose neighbourhoods are rows lo..hi of ``d``
-    (inclusive, the row itself included), from a cumulative sum of the centred columns."""
-    n, k = d.shape
-    jj = hi - lo  # number of neighbours: a few distinct values, so look the factors up
-    top = int(jj.max()) if jj.size else 0
-    j_tab = np.arange(top + 1, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sf_tab = np.sqrt(j_tab / (j_tab + 1))
-    j = np.take(j_tab, jj)
-    sf = np.take(sf_tab, jj)
-    res = np.empty((jj.size, k))
-    csum = np.empty(n + 1)
-    csum[0] = 0.0
-    for col in range(k):
-        dc = d[:, col] - d[:, col].mean()
-        np.cumsum(dc, out=csum[1:])
-        window = np.take(csum[1:], hi)
-        window -= np.take(csum, lo)
-        mine = dc[own]
-        window -= mine
-        window /= j
-        np.subtract(mine, window, out=window)
-        window *= sf
-        res[:, col] = window
-    return res
+    return _jit.nn_residuals(x, y, extra, matches, x_scale, y_scale)
 
 
 def hc_residuals(
@@ -233,7 +120,8 @@ def residuals(
 ) -> np.ndarray:
     """Residual matrix for the variance of a local fit (``basis`` columns, ``beta`` coefficients)."""
     if vce == "nn":
-        return nn_residuals(x, d, nnmatch)
+        d2 = d.reshape(x.size, -1)
+        return nn_residuals(x, d2[:, 0], d2[:, 1:] if d2.shape[1] > 1 else None, nnmatch)
     fitted = basis @ beta
     hii = None
     if vce in ("hc2", "hc3"):

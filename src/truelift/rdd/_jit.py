@@ -1,0 +1,251 @@
+"""Compiled loops (numba) for the row passes of the in-memory RD path.
+
+numpy evaluates a row pass one operation at a time over whole vectors; the nearest-neighbour
+search and the kernel-weighted power sums are short per-row recurrences that numpy can only
+express as many passes over memory. Here each is one loop over the rows. The arithmetic per row
+is rdrobust's; only the order in which sums over rows are accumulated may differ from a numpy
+reduction (rounding, ~1e-15 relative).
+
+The module is imported on first use (numba's import costs ~0.4 s), and the compiled code is
+cached on disk (``cache=True``), so only the first call on a machine compiles.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+__all__ = ["nn_residuals"]
+
+_SQRT_EPS = math.sqrt(float(np.finfo(np.float64).eps))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _scaled(
+    x: np.ndarray,
+    y: np.ndarray,
+    x_scale: float,
+    y_scale: float,
+    pad: int,
+    v: np.ndarray,
+    w: np.ndarray,
+) -> bool:
+    """v[pad + i] = x[i] / x_scale and w[pad + i] = y[i] / y_scale, the pads far beyond the
+    ends (v) or zero (w); True when all values of v are distinct."""
+    n = x.size
+    distinct = True
+    for i in range(n):
+        v[pad + i] = x[i] / x_scale
+        w[pad + i] = y[i] / y_scale
+        if i and v[pad + i] == v[pad + i - 1]:
+            distinct = False
+    far = 4.0 * (v[pad + n - 1] - v[pad]) + 1.0
+    for a in range(1, pad + 1):
+        v[pad - a] = v[pad] - a * far
+        v[pad + n - 1 + a] = v[pad + n - 1] + a * far
+        w[pad - a] = 0.0
+        w[pad + n - 1 + a] = 0.0
+    return distinct
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _nn_merge(
+    v: np.ndarray, w: np.ndarray, extra: np.ndarray, matches: int, out: np.ndarray, redo: np.ndarray
+) -> int:
+    """Residuals of distinct sorted values (``v``, ``w`` padded by ``matches`` on each side).
+
+    The stepwise search (take the nearer of the next left and right candidates, both on a
+    near tie) takes the a-th left neighbour iff it is nearer than the (J + 1 - a)-th right
+    one, whenever none of these J final pairs is a near tie: a near tie at an earlier step
+    takes two candidates that this count takes too. So the count comes from J independent
+    comparisons; rows with a near tie in a final pair are listed in ``redo`` (their number is
+    returned) for the stepwise search.
+    """
+    n = out.shape[0]
+    k = extra.shape[1]
+    jm = matches
+    sf = math.sqrt(jm / (jm + 1))
+    n_redo = 0
+    for i in range(n):
+        here = v[jm + i]
+        n_left = 0
+        near = False
+        for a in range(1, jm + 1):
+            dl = here - v[jm + i - a]
+            dr = v[jm + i + jm + 1 - a] - here
+            tol = (dl if dl > dr else dr) * _SQRT_EPS
+            dd = dl - dr
+            near |= abs(dd) <= tol
+            n_left += dd < 0.0
+        if near:
+            redo[n_redo] = i
+            n_redo += 1
+            continue
+        acc = 0.0
+        for a in range(1, jm + 1):
+            if a <= n_left:
+                acc += w[jm + i - a]
+            else:
+                acc += w[jm + i + a - n_left]
+        out[i, 0] = sf * (w[jm + i] - acc / jm)
+        for c in range(k):
+            acc = 0.0
+            for r in range(i - n_left, i + jm - n_left + 1):
+                acc += extra[r, c]
+            out[i, 1 + c] = sf * (extra[i, c] - (acc - extra[i, c]) / jm)
+    return n_redo
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _nn_merge3(v: np.ndarray, w: np.ndarray, out: np.ndarray, near: np.ndarray) -> None:
+    """:func:`_nn_merge` for J = 3 (the default) and the outcome column, unrolled and without
+    branches on the counts (they are as random as the data: a mispredicted branch per row
+    costs more than the row's arithmetic); ``near`` flags the rows to search stepwise."""
+    n = out.shape[0]
+    sf = math.sqrt(3 / 4)
+    for i in range(n):
+        here = v[3 + i]
+        l1, l2, l3 = here - v[2 + i], here - v[1 + i], here - v[i]
+        r1, r2, r3 = v[4 + i] - here, v[5 + i] - here, v[6 + i] - here
+        d1, d2, d3 = l1 - r3, l2 - r2, l3 - r1
+        near[i] = (
+            (abs(d1) <= max(l1, r3) * _SQRT_EPS)
+            | (abs(d2) <= max(l2, r2) * _SQRT_EPS)
+            | (abs(d3) <= max(l3, r1) * _SQRT_EPS)
+        )
+        nl = (d1 < 0.0) + (d2 < 0.0) + (d3 < 0.0)
+        acc = (
+            w[2 + i] * (nl >= 1)
+            + w[1 + i] * (nl >= 2)
+            + w[i] * (nl >= 3)
+            + w[4 + i] * (nl <= 2)
+            + w[5 + i] * (nl <= 1)
+            + w[6 + i] * (nl <= 0)
+        )
+        out[i, 0] = sf * (w[3 + i] - acc / 3)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _nn_groups(
+    v: np.ndarray,
+    w: np.ndarray,
+    extra: np.ndarray,
+    pad: int,
+    matches: int,
+    rows: np.ndarray,
+    n_rows: int,
+    starts: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """The stepwise search, for the groups of tied values that hold the listed rows (all
+    groups when ``n_rows`` < 0); ``v``, ``w`` padded by ``pad``."""
+    n = out.shape[0]
+    k = extra.shape[1]
+    ng = 0
+    for i in range(n):
+        if i == 0 or v[pad + i] != v[pad + i - 1]:
+            starts[ng] = i
+            ng += 1
+    starts[ng] = n
+    cap = min(matches, n - 1)
+    sums = np.empty(k)
+    todo = ng if n_rows < 0 else n_rows
+    g = -1
+    for t in range(todo):
+        if n_rows < 0:
+            g = t
+        else:  # the group of row rows[t] (rows are listed in increasing order)
+            g += 1
+            while starts[g + 1] <= rows[t]:
+                g += 1
+            if t and starts[g] <= rows[t - 1]:
+                continue  # this group was done
+        lo = g
+        hi = g
+        have = starts[g + 1] - starts[g] - 1
+        here = v[pad + starts[g]]
+        while have < cap:
+            if lo == 0:
+                hi += 1
+                have += starts[hi + 1] - starts[hi]
+            elif hi == ng - 1:
+                lo -= 1
+                have += starts[lo + 1] - starts[lo]
+            else:
+                dl = here - v[pad + starts[lo - 1]]
+                dr = v[pad + starts[hi + 1]] - here
+                tol = (dl if dl > dr else dr) * _SQRT_EPS
+                if dl - dr > tol:  # the right one is nearer
+                    hi += 1
+                    have += starts[hi + 1] - starts[hi]
+                elif dr - dl > tol:
+                    lo -= 1
+                    have += starts[lo + 1] - starts[lo]
+                else:  # a tie in distance: both
+                    hi += 1
+                    have += starts[hi + 1] - starts[hi]
+                    lo -= 1
+                    have += starts[lo + 1] - starts[lo]
+        first, last = starts[lo], starts[hi + 1]
+        j = last - first - 1
+        sf = math.sqrt(j / (j + 1))
+        s_y = 0.0
+        for r in range(first, last):
+            s_y += w[pad + r]
+        for c in range(k):
+            acc = 0.0
+            for r in range(first, last):
+                acc += extra[r, c]
+            sums[c] = acc
+        for i in range(starts[g], starts[g + 1]):
+            out[i, 0] = sf * (w[pad + i] - (s_y - w[pad + i]) / j)
+            for c in range(k):
+                out[i, 1 + c] = sf * (extra[i, c] - (sums[c] - extra[i, c]) / j)
+
+
+def nn_residuals(
+    x: np.ndarray,
+    y: np.ndarray,
+    extra: np.ndarray | None,
+    matches: int,
+    x_scale: float = 1.0,
+    y_scale: float = 1.0,
+) -> np.ndarray:
+    """Nearest-neighbour residuals (n x (1 + extra columns)) of rows sorted by x.
+
+    Each row is compared with the mean of its ``matches`` nearest neighbours on x / x_scale
+    (groups of tied values enter whole, a tie in distance within a relative sqrt(eps) takes
+    both sides), scaled by sqrt(J/(J+1)) (Abadie & Imbens 2006; rdrobust's ``vce="nn"``).
+    Column 0 is y / y_scale; the ``extra`` columns (treatment, covariates) are unscaled.
+    """
+    n = x.size
+    ex = np.empty((n, 0)) if extra is None else np.ascontiguousarray(extra, dtype=np.float64)
+    out = np.empty((n, 1 + ex.shape[1]))
+    if n == 0:
+        return out
+    if n == 1:  # no neighbour: rdrobust's 0/0
+        out[:] = np.nan
+        return out
+    pad = int(matches)
+    # scratch allocated by numpy, which asks for huge pages (fewer page faults than numba's)
+    v, w = np.empty(n + 2 * pad), np.empty(n + 2 * pad)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    distinct = _scaled(x, y, float(x_scale), float(y_scale), pad, v, w)
+    starts = np.empty(n + 1, dtype=np.int64)
+    if distinct and matches <= n - 1:
+        redo = np.empty(n, dtype=np.int64)
+        if pad == 3 and ex.shape[1] == 0:
+            near = np.empty(n, dtype=np.bool_)
+            _nn_merge3(v, w, out, near)
+            redo = np.flatnonzero(near)
+            n_redo = redo.size
+        else:
+            n_redo = _nn_merge(v, w, ex, pad, out, redo)
+        if n_redo:
+            _nn_groups(v, w, ex, pad, pad, redo, n_redo, starts, out)
+    else:
+        _nn_groups(v, w, ex, pad, pad, starts[:0], -1, starts, out)
+    return out
