@@ -173,5 +173,3 @@ def test_sorted_and_unsorted_paths_agree(sharp) -> None:
     assert c.estimate == pytest.approx(b.estimate, rel=1e-9)
     assert c.std_error == pytest.approx(b.std_error, rel=1e-9)
     assert c.params["h_left"] == pytest.approx(b.params["h_left"], rel=1e-9)
-
-
