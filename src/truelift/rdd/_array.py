@@ -380,8 +380,70 @@ class ArrayFeeder:
     def _direct(
         self, win: Kern, a: int, b: int, lo: int, hi: int, reqs: Sequence[Req]
     ) -> list[Any]:
+        """The requests' sums over rows [lo, hi) of the window [a, b): the kernel's sums and
+        the variance sums of one outcome column in a compiled loop (:mod:`truelift.rdd._jit`),
+        the others chunk by chunk with numpy."""
+        acc: list[Any] = [None] * len(reqs)
+        rest = []
+        for i, r in enumerate(reqs):
+            acc[i] = self._compiled(win, a, b, lo, hi, r)
+            if acc[i] is None:
+                rest.append(i)
+        if rest:
+            part = [reqs[i] for i in rest]
+            for i, res in zip(rest, self._chunked(win, a, b, lo, hi, part), strict=True):
+                acc[i] = res
+        return acc
+
+    def _compiled(self, win: Kern, a: int, b: int, lo: int, hi: int, r: Req) -> Any:
+        """A request's sums from :func:`truelift.rdd._jit.kernel_sums`, or None when it is
+        not one of its forms: sum K u^m (and K u^m y), or sum (K r)^2 u^m, on one column."""
+        if self.ncols != 1 or r.by_cluster:
+            return None
+        f = r.factors
+        nn = None
+        if len(f) == 1 and isinstance(f[0], Kern):
+            k, residual = f[0], None
+        elif (
+            len(f) == 4
+            and isinstance(f[0], Kern)
+            and f[1] == f[0]
+            and isinstance(f[2], Resid)
+            and f[3] == f[2]
+            and r.cols < 0
+        ):
+            k, rf = f[0], f[2]
+            residual = (rf.s[0], rf.coefs, rf.scale)
+            if rf.nn:
+                nn = (self._nn_source(win, a, b)[:, 0], a)
+        else:
+            return None
+        from truelift.rdd import _jit
+
+        side = self.side
+        out, out_c = _jit.kernel_sums(
+            side.x,
+            side.y,
+            lo,
+            max(hi, lo),
+            x_scale=side.x_scale,
+            y_scale=side.y_scale,
+            c=self.c,
+            h=k.h,
+            kernel=k.kernel,
+            negative=self.negative,
+            m_max=r.m_max,
+            m_cols=r.cols,
+            residual=residual,
+            nn=nn,
+        )
+        return out if r.cols < 0 else (out, out_c[:, None])
+
+    def _chunked(
+        self, win: Kern, a: int, b: int, lo: int, hi: int, reqs: Sequence[Req]
+    ) -> list[Any]:
         """The requests' sums over rows [lo, hi) of the window [a, b), chunk by chunk from the
-        rows' values."""
+        rows' values (numpy)."""
         side, c = self.side, self.c
         codes, ng = None, 0
         if any(r.by_cluster for r in reqs):

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["nn_residuals"]
+__all__ = ["kernel_sums", "nn_residuals"]
 
 _SQRT_EPS = math.sqrt(float(np.finfo(np.float64).eps))
 
@@ -249,3 +249,151 @@ def nn_residuals(
     else:
         _nn_groups(v, w, ex, pad, pad, starts[:0], -1, starts, out)
     return out
+
+
+_BLOCK = 256  # rows per block: the block's weights and powers stay in L1
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
+def _kernel_sums(
+    x: np.ndarray,
+    y: np.ndarray,
+    res: np.ndarray,
+    lo: int,
+    hi: int,
+    a: int,
+    x_scale: float,
+    y_scale: float,
+    c: float,
+    h: float,
+    kcode: int,
+    negative: bool,
+    mode: int,
+    s0: float,
+    coefs: np.ndarray,
+    scale: float,
+    m_max: int,
+    m_cols: int,
+    out: np.ndarray,
+    out_c: np.ndarray,
+) -> None:
+    p = np.empty(_BLOCK)
+    q = np.empty(_BLOCK)
+    uu = np.empty(_BLOCK)
+    out[:] = 0.0
+    out_c[:] = 0.0
+    hs = -h if negative else h
+    nc = coefs.size
+    for s in range(lo, hi, _BLOCK):
+        e = min(s + _BLOCK, hi)
+        n = e - s
+        for t in range(n):
+            i = s + t
+            u = x[i] / x_scale - c
+            tt = u / hs
+            inside = 1.0 if tt <= 1.0 else 0.0
+            if kcode == 2:
+                k = (0.5 * inside) / h
+            elif kcode == 1:
+                k = ((1.0 - tt * tt) * 0.75 * inside) / h
+            else:
+                k = ((1.0 - tt) * inside) / h
+            uu[t] = u
+            if mode == 0:
+                p[t] = k
+                q[t] = k * (y[i] / y_scale)
+            else:
+                if mode == 1:
+                    r = y[i] / y_scale
+                    if s0 != 1.0:
+                        r = r * s0
+                    fit = coefs[nc - 1]
+                    for j in range(nc - 2, -1, -1):
+                        fit = fit * u + coefs[j]
+                    r = r - fit
+                    if scale != 1.0:
+                        r = r * scale
+                else:
+                    r = res[i - a]
+                    if s0 != 1.0:
+                        r = r * s0
+                p[t] = k * k * r * r
+        for m in range(m_max + 1):
+            acc = 0.0
+            if mode == 0 and m <= m_cols:
+                acc_c = 0.0
+                for t in range(n):
+                    acc += p[t]
+                    acc_c += q[t]
+                    p[t] *= uu[t]
+                    q[t] *= uu[t]
+                out_c[m] += acc_c
+            else:
+                for t in range(n):
+                    acc += p[t]
+                    p[t] *= uu[t]
+            out[m] += acc
+
+
+_KCODE = {"triangular": 0, "epanechnikov": 1, "uniform": 2}
+
+
+def kernel_sums(
+    x: np.ndarray,
+    y: np.ndarray,
+    lo: int,
+    hi: int,
+    *,
+    x_scale: float,
+    y_scale: float,
+    c: float,
+    h: float,
+    kernel: str,
+    negative: bool,
+    m_max: int,
+    m_cols: int = -1,
+    residual: tuple[float, tuple[float, ...], float] | None = None,
+    nn: tuple[np.ndarray, int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel-weighted power sums over rows [lo, hi) of one side (sorted x, one outcome y).
+
+    With u = x / x_scale - c and K the kernel weight at bandwidth h (as
+    :func:`truelift.rdd._kernels.kweight_u`):
+
+    - no ``residual``/``nn``: (sum K u^m for m <= m_max, sum K u^m y / y_scale for m <= m_cols);
+    - ``residual=(s, coefs, scale)``: sum (K r)^2 u^m with r = (s y / y_scale - poly(coefs, u))
+      * scale (plug-in residuals, HC0/HC1);
+    - ``nn=(res, a)``: the same with r = s res[i - a] (nearest-neighbour residuals of the window
+      starting at row a; s from ``residual``).
+
+    Rows are taken in blocks of 256 whose weights and powers stay in cache; the sums within a
+    block may be reassociated (vectorised), so they differ from numpy's by rounding.
+    """
+    mode = 0 if residual is None else (2 if nn is not None else 1)
+    s0, coefs, scale = (1.0, (0.0,), 1.0) if residual is None else residual
+    res, a = (np.empty(0), 0) if nn is None else nn
+    out = np.empty(m_max + 1)
+    out_c = np.empty(max(m_cols + 1, 0))
+    _kernel_sums(
+        x,
+        y,
+        res,
+        int(lo),
+        int(hi),
+        int(a),
+        float(x_scale),
+        float(y_scale),
+        float(c),
+        float(h),
+        _KCODE[kernel],
+        bool(negative),
+        mode,
+        float(s0),
+        np.asarray(coefs if coefs else (0.0,), dtype=np.float64),
+        float(scale),
+        int(m_max),
+        int(m_cols),
+        out,
+        out_c,
+    )
+    return out, out_c
