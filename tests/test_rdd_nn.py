@@ -116,17 +116,27 @@ def test_compiled_kernel_sums_equal_the_rows_sums(kernel: str, negative: bool) -
     u = x[lo:hi] / x_scale - c
     w = kweight(x[lo:hi] / x_scale, c, h, kernel)
     yv = y[lo:hi] / y_scale
-    kw = {"x_scale": x_scale, "y_scale": y_scale, "c": c, "h": h, "kernel": kernel}
-    got, got_c = kernel_sums(x, y, lo, hi, negative=negative, m_max=7, m_cols=3, **kw)
+    kw = {"x_scale": x_scale, "y_scale": y_scale, "c": c, "kernel": kernel, "negative": negative}
+    got, got_c = kernel_sums(x, y, lo, hi, kerns=(h,), m_max=7, m_cols=3, **kw)
     np.testing.assert_allclose(got, [np.sum(w * u**m) for m in range(8)], rtol=1e-12)
     np.testing.assert_allclose(got_c, [np.sum(w * yv * u**m) for m in range(4)], rtol=1e-12)
     coefs, s, scale = (0.3, 1.1, -0.4), 0.8, 1.01
     r = (s * yv - (coefs[0] + coefs[1] * u + coefs[2] * u**2)) * scale
-    got, _ = kernel_sums(x, y, lo, hi, negative=negative, m_max=4, residual=(s, coefs, scale), **kw)
+    res2 = {"residual": (s, coefs, scale), "n_resid": 2}
+    got, _ = kernel_sums(x, y, lo, hi, kerns=(h, h), m_max=4, **res2, **kw)
     np.testing.assert_allclose(got, [np.sum((w * r) ** 2 * u**m) for m in range(5)], rtol=1e-12)
+    # the robust variance's cross terms: K_h K_b poly r^2 and K_b^2 poly^2 r^2
+    h2, poly = 0.6, (0.2, -0.5, 0.3, 0.1)
+    w2 = kweight(x[lo:hi] / x_scale, c, h2, kernel)
+    pv = sum(cf * u**j for j, cf in enumerate(poly))
+    got, _ = kernel_sums(x, y, lo, hi, kerns=(h2, h), polys=(poly,), m_max=1, **res2, **kw)
+    want = [np.sum(w2 * w * pv * r**2 * u**m) for m in range(2)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    got, _ = kernel_sums(x, y, lo, hi, kerns=(h, h), polys=(poly, poly[:2]), m_max=0, **res2, **kw)
+    want = [np.sum(w * w * pv * (poly[0] + poly[1] * u) * r**2)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
     res = rng.normal(0, 1, hi - 50)  # residuals of a window starting at row 50
-    got, _ = kernel_sums(
-        x, y, lo, hi, negative=negative, m_max=4, residual=(s, (), 1.0), nn=(res, 50), **kw
-    )
+    nn = {"residual": (s, (), 1.0), "n_resid": 2, "nn": (res, 50)}
+    got, _ = kernel_sums(x, y, lo, hi, kerns=(h, h), m_max=4, **nn, **kw)
     rn = s * res[lo - 50 : hi - 50]
     np.testing.assert_allclose(got, [np.sum((w * rn) ** 2 * u**m) for m in range(5)], rtol=1e-12)

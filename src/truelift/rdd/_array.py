@@ -397,27 +397,32 @@ class ArrayFeeder:
 
     def _compiled(self, win: Kern, a: int, b: int, lo: int, hi: int, r: Req) -> Any:
         """A request's sums from :func:`truelift.rdd._jit.kernel_sums`, or None when it is
-        not one of its forms: sum K u^m (and K u^m y), or sum (K r)^2 u^m, on one column."""
+        not one of its forms: one outcome column, no clusters, and a product of kernel
+        weights (one kernel), polynomials and copies of one residual."""
         if self.ncols != 1 or r.by_cluster:
             return None
-        f = r.factors
-        nn = None
-        if len(f) == 1 and isinstance(f[0], Kern):
-            k, residual = f[0], None
-        elif (
-            len(f) == 4
-            and isinstance(f[0], Kern)
-            and f[1] == f[0]
-            and isinstance(f[2], Resid)
-            and f[3] == f[2]
-            and r.cols < 0
-        ):
-            k, rf = f[0], f[2]
+        kerns: list[float] = []
+        polys: list[tuple[float, ...]] = []
+        resid: list[Resid] = []
+        kernel = None
+        for f in r.factors:
+            if isinstance(f, Kern) and kernel in (None, f.kernel):
+                kernel = f.kernel
+                kerns.append(f.h)
+            elif isinstance(f, Poly):
+                polys.append(f.coefs)
+            elif isinstance(f, Resid) and (not resid or f == resid[0]):
+                resid.append(f)
+            else:
+                return None
+        if kernel is None:
+            return None
+        residual, nn = None, None
+        if resid:
+            rf = resid[0]
             residual = (rf.s[0], rf.coefs, rf.scale)
             if rf.nn:
                 nn = (self._nn_source(win, a, b)[:, 0], a)
-        else:
-            return None
         from truelift.rdd import _jit
 
         side = self.side
@@ -429,13 +434,15 @@ class ArrayFeeder:
             x_scale=side.x_scale,
             y_scale=side.y_scale,
             c=self.c,
-            h=k.h,
-            kernel=k.kernel,
+            kernel=kernel,
             negative=self.negative,
+            kerns=tuple(kerns),
+            polys=tuple(polys),
+            residual=residual,
+            n_resid=len(resid),
+            nn=nn,
             m_max=r.m_max,
             m_cols=r.cols,
-            residual=residual,
-            nn=nn,
         )
         return out if r.cols < 0 else (out, out_c[:, None])
 

@@ -254,8 +254,8 @@ def nn_residuals(
 _BLOCK = 256  # rows per block: the block's weights and powers stay in L1
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"}, error_model="numpy")
-def _kernel_sums(
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+def _product_sums(
     x: np.ndarray,
     y: np.ndarray,
     res: np.ndarray,
@@ -265,12 +265,14 @@ def _kernel_sums(
     x_scale: float,
     y_scale: float,
     c: float,
-    h: float,
     kcode: int,
     negative: bool,
-    mode: int,
+    kerns: np.ndarray,
+    polys: np.ndarray,
+    rmode: int,
+    n_resid: int,
     s0: float,
-    coefs: np.ndarray,
+    rcoefs: np.ndarray,
     scale: float,
     m_max: int,
     m_cols: int,
@@ -282,45 +284,58 @@ def _kernel_sums(
     uu = np.empty(_BLOCK)
     out[:] = 0.0
     out_c[:] = 0.0
-    hs = -h if negative else h
-    nc = coefs.size
+    # each step a loop over the block without branches (vectorised)
     for s in range(lo, hi, _BLOCK):
         e = min(s + _BLOCK, hi)
         n = e - s
         for t in range(n):
-            i = s + t
-            u = x[i] / x_scale - c
-            tt = u / hs
-            inside = 1.0 if tt <= 1.0 else 0.0
+            uu[t] = x[s + t] / x_scale - c
+            p[t] = 1.0
+        for h in kerns:  # kernel weights K((x - c) / h) / h, as kweight_u
+            hs = -h if negative else h
             if kcode == 2:
-                k = (0.5 * inside) / h
+                for t in range(n):
+                    p[t] *= (0.5 * (1.0 if uu[t] / hs <= 1.0 else 0.0)) / h
             elif kcode == 1:
-                k = ((1.0 - tt * tt) * 0.75 * inside) / h
+                for t in range(n):
+                    tt = uu[t] / hs
+                    p[t] *= ((1.0 - tt * tt) * 0.75 * (1.0 if tt <= 1.0 else 0.0)) / h
             else:
-                k = ((1.0 - tt) * inside) / h
-            uu[t] = u
-            if mode == 0:
-                p[t] = k
-                q[t] = k * (y[i] / y_scale)
-            else:
-                if mode == 1:
-                    r = y[i] / y_scale
-                    if s0 != 1.0:
-                        r = r * s0
-                    fit = coefs[nc - 1]
-                    for j in range(nc - 2, -1, -1):
-                        fit = fit * u + coefs[j]
-                    r = r - fit
-                    if scale != 1.0:
-                        r = r * scale
-                else:
-                    r = res[i - a]
-                    if s0 != 1.0:
-                        r = r * s0
-                p[t] = k * k * r * r
+                for t in range(n):
+                    tt = uu[t] / hs
+                    p[t] *= ((1.0 - tt) * (1.0 if tt <= 1.0 else 0.0)) / h
+        for k in range(polys.shape[0]):  # polynomials in u (Horner), trailing zeros padded
+            for t in range(n):
+                q[t] = polys[k, polys.shape[1] - 1]
+            for j in range(polys.shape[1] - 2, -1, -1):
+                cj = polys[k, j]
+                for t in range(n):
+                    q[t] = q[t] * uu[t] + cj
+            for t in range(n):
+                p[t] *= q[t]
+        if n_resid:
+            if rmode == 1:  # the plug-in residual (s y - poly(u)) * scale
+                nc = rcoefs.size
+                for t in range(n):
+                    q[t] = rcoefs[nc - 1]
+                for j in range(nc - 2, -1, -1):
+                    cj = rcoefs[j]
+                    for t in range(n):
+                        q[t] = q[t] * uu[t] + cj
+                for t in range(n):
+                    q[t] = ((y[s + t] / y_scale) * s0 - q[t]) * scale
+            else:  # the nearest-neighbour residual of the window starting at row a
+                for t in range(n):
+                    q[t] = res[s + t - a] * s0
+            for _ in range(n_resid):
+                for t in range(n):
+                    p[t] *= q[t]
+        if m_cols >= 0:
+            for t in range(n):
+                q[t] = p[t] * (y[s + t] / y_scale)
         for m in range(m_max + 1):
             acc = 0.0
-            if mode == 0 and m <= m_cols:
+            if m <= m_cols:
                 acc_c = 0.0
                 for t in range(n):
                     acc += p[t]
@@ -347,34 +362,39 @@ def kernel_sums(
     x_scale: float,
     y_scale: float,
     c: float,
-    h: float,
     kernel: str,
     negative: bool,
+    kerns: tuple[float, ...],
+    polys: tuple[tuple[float, ...], ...] = (),
+    residual: tuple[float, tuple[float, ...], float] | None = None,
+    n_resid: int = 0,
+    nn: tuple[np.ndarray, int] | None = None,
     m_max: int,
     m_cols: int = -1,
-    residual: tuple[float, tuple[float, ...], float] | None = None,
-    nn: tuple[np.ndarray, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Kernel-weighted power sums over rows [lo, hi) of one side (sorted x, one outcome y).
+    """Sums over rows [lo, hi) of one side (sorted x, one outcome y) of a product of factors
+    times u^m, u = x / x_scale - c, for m <= m_max; with ``m_cols`` >= 0 also the product
+    times y / y_scale times u^m for m <= m_cols.
 
-    With u = x / x_scale - c and K the kernel weight at bandwidth h (as
-    :func:`truelift.rdd._kernels.kweight_u`):
+    The factors: the kernel weight at each bandwidth in ``kerns`` (as
+    :func:`truelift.rdd._kernels.kweight_u`), each polynomial in ``polys`` (coefficients of
+    u^0, u^1, ...), and ``n_resid`` times the residual: with ``residual=(s, coefs, scale)``,
+    (s y / y_scale - poly(coefs, u)) * scale (plug-in, HC0/HC1), or with ``nn=(res, a)``,
+    s res[i - a] (nearest-neighbour residuals of the window starting at row a).
 
-    - no ``residual``/``nn``: (sum K u^m for m <= m_max, sum K u^m y / y_scale for m <= m_cols);
-    - ``residual=(s, coefs, scale)``: sum (K r)^2 u^m with r = (s y / y_scale - poly(coefs, u))
-      * scale (plug-in residuals, HC0/HC1);
-    - ``nn=(res, a)``: the same with r = s res[i - a] (nearest-neighbour residuals of the window
-      starting at row a; s from ``residual``).
-
-    Rows are taken in blocks of 256 whose weights and powers stay in cache; the sums within a
+    Rows are taken in blocks of 256 whose factors and powers stay in cache; the sums within a
     block may be reassociated (vectorised), so they differ from numpy's by rounding.
     """
-    mode = 0 if residual is None else (2 if nn is not None else 1)
-    s0, coefs, scale = (1.0, (0.0,), 1.0) if residual is None else residual
+    rmode = 2 if nn is not None else 1
+    s0, rcoefs, scale = (1.0, (0.0,), 1.0) if residual is None else residual
     res, a = (np.empty(0), 0) if nn is None else nn
+    width = max((len(cf) for cf in polys), default=1)
+    pc = np.zeros((len(polys), width))
+    for k, cf in enumerate(polys):
+        pc[k, : len(cf)] = cf
     out = np.empty(m_max + 1)
     out_c = np.empty(max(m_cols + 1, 0))
-    _kernel_sums(
+    _product_sums(
         x,
         y,
         res,
@@ -384,12 +404,14 @@ def kernel_sums(
         float(x_scale),
         float(y_scale),
         float(c),
-        float(h),
         _KCODE[kernel],
         bool(negative),
-        mode,
+        np.asarray(kerns, dtype=np.float64),
+        pc,
+        rmode,
+        int(n_resid),
         float(s0),
-        np.asarray(coefs if coefs else (0.0,), dtype=np.float64),
+        np.asarray(rcoefs if rcoefs else (0.0,), dtype=np.float64),
         float(scale),
         int(m_max),
         int(m_cols),
