@@ -39,7 +39,6 @@ from truelift.rdd._sums import (
     has_distinct,
     n_distinct,
 )
-from truelift.rdd._table import PowerTable, kernel_moments, reach
 from truelift.rdd.bins import side_bins
 
 __all__ = ["CHUNK", "ArrayFeeder", "Side"]
@@ -229,7 +228,6 @@ class ArrayFeeder:
         self._nn: dict[tuple[float, str], np.ndarray] = {}
         self._windows: dict[Kern, slice] = {}
         self._arena = _Arena()
-        self._table: PowerTable | None = None
         # sums of a batch by window and factors: a batch asking for lower powers (the pilot
         # fits of orders 3, 2, 1 share a window) reads their leading entries
         self._kept: dict[Any, tuple[list[Req], list[Any]]] = {}
@@ -277,7 +275,11 @@ class ArrayFeeder:
                 b - a, True, [_head(o, r) for o, r in zip(kept[1], reqs, strict=True)]
             )
         acc: list[Any] = [None] * len(reqs)
-        rest = self._from_table(win, reqs, a, b, acc)
+        rest = []
+        for i, r in enumerate(reqs):
+            acc[i] = self._count(r, a, b)
+            if acc[i] is None:
+                rest.append(i)
         if rest:
             # a request repeated in the batch (the nn meats' conventional and robust terms) is
             # summed once; the copies read the same answer
@@ -286,7 +288,7 @@ class ArrayFeeder:
                 first.setdefault(reqs[i], i)
             uniq = list(first.values())
             part = [reqs[i] for i in uniq]
-            for i, res in zip(uniq, self._direct(win, a, b, a, b, part), strict=True):
+            for i, res in zip(uniq, self._direct(win, a, b, part), strict=True):
                 acc[i] = res
             for i in rest:
                 acc[i] = acc[first[reqs[i]]]
@@ -294,108 +296,33 @@ class ArrayFeeder:
             self._kept[key] = (list(reqs), acc)
         return WindowSums(b - a, True, acc)
 
-    def _tabled(self, r: Req, a: int, b: int) -> tuple[Kern, slice] | None:
-        """The kernel and rows of a request answered from the power table: the kernel's sums
-        (or the count of its rows) alone, on a window inside [a, b) that starts at the cutoff."""
-        if r.by_cluster or len(r.factors) != 1:
-            return None
+    def _count(self, r: Req, a: int, b: int) -> np.ndarray | None:
+        """The sum of an indicator of positive kernel weight over rows [a, b) (an effective
+        sample size): the rows of its kernel's window inside [a, b), or None for other
+        requests."""
         f = r.factors[0]
-        k = f.k if isinstance(f, Ind) else f
-        if not isinstance(k, Kern) or (isinstance(f, Ind) and (r.m_max or r.cols >= 0)):
+        if r.by_cluster or len(r.factors) != 1 or not isinstance(f, Ind) or r.m_max or r.cols >= 0:
             return None
-        rk = self._rows(k)
-        anchored = rk.stop == self.n if self.negative else rk.start == 0
-        if not (anchored and a <= rk.start and rk.stop <= b):
-            return None
-        return k, rk
+        rk = self._rows(f.k)
+        return np.array([float(max(0, min(rk.stop, b) - max(rk.start, a)))])
 
-    def _table_for(self, m_pow: int, m_cols: int) -> PowerTable | None:
-        """The side's power table, (re)built to hold powers to m_pow (columns to m_cols)."""
-        n_chunks = self.n // CHUNK
-        if n_chunks == 0:
-            return None
-        if self._table is None or not self._table.fits(m_pow, m_cols):
-            if self._table is not None:
-                m_pow, m_cols = max(m_pow, self._table.m_pow), max(m_cols, self._table.m_cols)
-            # headroom: the pilot fit (order q + 1) comes before the fit of order q + 2
-            self._table = PowerTable(n_chunks, m_pow + 2, m_cols + 1, self.ncols)
-        return self._table
-
-    def _chunk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """u and the outcome columns of whole chunk k, counted from the cutoff (scratch
-        vectors, valid until the next call)."""
-        side, arena = self.side, self._arena
-        arena.reset()
-        s0 = self.n - (k + 1) * CHUNK if self.negative else k * CHUNK
-        part = slice(s0, s0 + CHUNK)
-        ex = side.x[part]
-        if side.x_scale != 1.0:
-            ex = np.divide(ex, side.x_scale, out=arena.get(CHUNK))
-        u = np.subtract(ex, self.c, out=arena.get(CHUNK))
-        if self.ncols > 1:
-            return u, side.outcomes(part)
-        y = side.y[part]
-        if side.y_scale != 1.0:
-            y = np.divide(y, side.y_scale, out=arena.get(CHUNK))
-        return u, y[:, None]
-
-    def _from_table(self, win: Kern, reqs: Sequence[Req], a: int, b: int, acc: list) -> list[int]:
-        """Answer the requests that the power table serves (into ``acc``): the whole chunks of
-        their windows with |u| <= theta h from the table (:mod:`truelift.rdd._table`), the
-        rows beyond directly. Returns the indices of the other requests."""
-        rest: list[int] = []
-        outer: dict[tuple[int, int], list[int]] = {}
-        sign = -1.0 if self.negative else 1.0
-        for i, r in enumerate(reqs):
-            found = self._tabled(r, a, b)
-            if found is None:
-                rest.append(i)
-                continue
-            k, rk = found
-            if isinstance(r.factors[0], Ind):  # rows with positive weight: the window's rows
-                acc[i] = np.array([float(rk.stop - rk.start)])
-                continue
-            theta, deg = reach(k.kernel)
-            table = self._table_for(r.m_max + deg, r.cols + deg if r.cols >= 0 else 0)
-            x, sc = self.side.x, self.side.x_scale
-            if self.negative:  # rows from the cutoff with |u| <= theta h
-                near = self.n - int(np.searchsorted(x, (self.c - theta * k.h) * sc, side="left"))
-            else:
-                near = int(np.searchsorted(x, (self.c + theta * k.h) * sc, side="right"))
-            full = min(near, rk.stop - rk.start) // CHUNK
-            if table is None or full == 0:
-                rest.append(i)
-                continue
-            pw, cols = table.upto(min(full, table.n_chunks), self._chunk)
-            mom = kernel_moments(pw, k.h, k.kernel, sign, r.m_max)
-            acc[i] = mom if r.cols < 0 else (mom, kernel_moments(cols, k.h, k.kernel, sign, r.cols))
-            span = (rk.start, self.n - full * CHUNK) if self.negative else (full * CHUNK, rk.stop)
-            outer.setdefault(span, []).append(i)
-        for (lo, hi), idx in outer.items():
-            part = [reqs[i] for i in idx]
-            for i, res in zip(idx, self._direct(win, a, b, lo, hi, part), strict=True):
-                acc[i] = _add(acc[i], res)
-        return rest
-
-    def _direct(
-        self, win: Kern, a: int, b: int, lo: int, hi: int, reqs: Sequence[Req]
-    ) -> list[Any]:
-        """The requests' sums over rows [lo, hi) of the window [a, b): the kernel's sums and
-        the variance sums of one outcome column in a compiled loop (:mod:`truelift.rdd._jit`),
-        the others chunk by chunk with numpy."""
+    def _direct(self, win: Kern, a: int, b: int, reqs: Sequence[Req]) -> list[Any]:
+        """The requests' sums over the window's rows [a, b): products of kernel weights,
+        polynomials and residuals on one outcome column in a compiled loop
+        (:mod:`truelift.rdd._jit`), the others chunk by chunk with numpy."""
         acc: list[Any] = [None] * len(reqs)
         rest = []
         for i, r in enumerate(reqs):
-            acc[i] = self._compiled(win, a, b, lo, hi, r)
+            acc[i] = self._compiled(win, a, b, r)
             if acc[i] is None:
                 rest.append(i)
         if rest:
             part = [reqs[i] for i in rest]
-            for i, res in zip(rest, self._chunked(win, a, b, lo, hi, part), strict=True):
+            for i, res in zip(rest, self._chunked(win, a, b, part), strict=True):
                 acc[i] = res
         return acc
 
-    def _compiled(self, win: Kern, a: int, b: int, lo: int, hi: int, r: Req) -> Any:
+    def _compiled(self, win: Kern, a: int, b: int, r: Req) -> Any:
         """A request's sums from :func:`truelift.rdd._jit.kernel_sums`, or None when it is
         not one of its forms: one outcome column, no clusters, and a product of kernel
         weights (one kernel), polynomials and copies of one residual."""
@@ -429,8 +356,8 @@ class ArrayFeeder:
         out, out_c = _jit.kernel_sums(
             side.x,
             side.y,
-            lo,
-            max(hi, lo),
+            a,
+            b,
             x_scale=side.x_scale,
             y_scale=side.y_scale,
             c=self.c,
@@ -446,11 +373,9 @@ class ArrayFeeder:
         )
         return out if r.cols < 0 else (out, out_c[:, None])
 
-    def _chunked(
-        self, win: Kern, a: int, b: int, lo: int, hi: int, reqs: Sequence[Req]
-    ) -> list[Any]:
-        """The requests' sums over rows [lo, hi) of the window [a, b), chunk by chunk from the
-        rows' values (numpy)."""
+    def _chunked(self, win: Kern, a: int, b: int, reqs: Sequence[Req]) -> list[Any]:
+        """The requests' sums over the window's rows [a, b), chunk by chunk from the rows'
+        values (numpy)."""
         side, c = self.side, self.c
         codes, ng = None, 0
         if any(r.by_cluster for r in reqs):
@@ -469,8 +394,8 @@ class ArrayFeeder:
             for f in r.factors
         )
         arena = self._arena
-        for s0 in range(lo, max(hi, lo + 1), CHUNK):
-            e0 = min(s0 + CHUNK, hi)
+        for s0 in range(a, max(b, a + 1), CHUNK):
+            e0 = min(s0 + CHUNK, b)
             part = slice(s0, e0)
             arena.reset()
             ex = side.x[part]
