@@ -1,9 +1,10 @@
 """The two sides of the cutoff computed at once, on two threads.
 
-Each side's fits read only that side's rows and caches, and numpy releases the GIL inside its
-loops, so on large in-memory data the left side runs on a worker thread while the right side
-runs on the caller's. Results are the same as running them one after the other (each side's
-arithmetic is unchanged). Feeders that query an engine (``threads`` False) stay sequential.
+Each side's fits read only that side's rows and caches, and numpy's loops and the compiled
+ones (:mod:`truelift.rdd._jit`) release the GIL, so on large in-memory data the left side runs
+on a worker thread while the right side runs on the caller's. Results are the same as running
+them one after the other (each side's arithmetic is unchanged). Feeders that query an engine
+(``threads`` False) stay sequential.
 """
 
 from __future__ import annotations
