@@ -152,16 +152,17 @@ def _nn_groups(
     cap = min(matches, n - 1)
     sums = np.empty(k)
     todo = ng if n_rows < 0 else n_rows
-    g = -1
+    g = 0
+    done = -1
     for t in range(todo):
         if n_rows < 0:
             g = t
         else:  # the group of row rows[t] (rows are listed in increasing order)
-            g += 1
             while starts[g + 1] <= rows[t]:
                 g += 1
-            if t and starts[g] <= rows[t - 1]:
-                continue  # this group was done
+            if g == done:
+                continue
+            done = g
         lo = g
         hi = g
         have = starts[g + 1] - starts[g] - 1
@@ -236,13 +237,13 @@ def nn_residuals(
     distinct = _scaled(x, y, float(x_scale), float(y_scale), pad, v, w)
     starts = np.empty(n + 1, dtype=np.int64)
     if distinct and matches <= n - 1:
-        redo = np.empty(n, dtype=np.int64)
         if pad == 3 and ex.shape[1] == 0:
             near = np.empty(n, dtype=np.bool_)
             _nn_merge3(v, w, out, near)
             redo = np.flatnonzero(near)
             n_redo = redo.size
         else:
+            redo = np.empty(n, dtype=np.int64)
             n_redo = _nn_merge(v, w, ex, pad, out, redo)
         if n_redo:
             _nn_groups(v, w, ex, pad, pad, redo, n_redo, starts, out)
