@@ -103,8 +103,9 @@ def test_one_row_has_no_neighbour() -> None:
 @pytest.mark.parametrize("negative", [False, True])
 def test_compiled_kernel_sums_equal_the_rows_sums(kernel: str, negative: bool) -> None:
     # truelift.rdd._jit.kernel_sums against the same sums written with numpy on the rows
-    # (kweight as rdrobust, residuals as the variance step forms them). Tolerance: 1e-12
-    # relative (blocked, reassociated sums against numpy's pairwise sums over 5,000 rows).
+    # (kweight as rdrobust, residuals as the variance step forms them), on one outcome column
+    # and on three (outcome, treatment, covariate). Tolerance: 1e-12 relative (blocked,
+    # reassociated sums against numpy's pairwise sums over 4,000 rows).
     from truelift.rdd._jit import kernel_sums
     from truelift.rdd._kernels import kweight
 
@@ -112,31 +113,50 @@ def test_compiled_kernel_sums_equal_the_rows_sums(kernel: str, negative: bool) -
     n, c, h, x_scale, y_scale = 5000, 0.2, 0.9, 0.7, 1.9
     x = np.sort(rng.uniform(-1.0, 0.2, n) if negative else rng.uniform(0.2, 1.4, n))
     y = 1 + x + rng.normal(0, 1, n)
+    d3 = np.column_stack([y, rng.integers(0, 2, n), rng.normal(0, 1, n)]).astype(float)
     lo, hi = 100, 4100
     u = x[lo:hi] / x_scale - c
     w = kweight(x[lo:hi] / x_scale, c, h, kernel)
-    yv = y[lo:hi] / y_scale
-    kw = {"x_scale": x_scale, "y_scale": y_scale, "c": c, "kernel": kernel, "negative": negative}
-    got, got_c = kernel_sums(x, y, lo, hi, kerns=(h,), m_max=7, m_cols=3, **kw)
-    np.testing.assert_allclose(got, [np.sum(w * u**m) for m in range(8)], rtol=1e-12)
-    np.testing.assert_allclose(got_c, [np.sum(w * yv * u**m) for m in range(4)], rtol=1e-12)
-    coefs, s, scale = (0.3, 1.1, -0.4), 0.8, 1.01
-    r = (s * yv - (coefs[0] + coefs[1] * u + coefs[2] * u**2)) * scale
-    res2 = {"residual": (s, coefs, scale), "n_resid": 2}
-    got, _ = kernel_sums(x, y, lo, hi, kerns=(h, h), m_max=4, **res2, **kw)
-    np.testing.assert_allclose(got, [np.sum((w * r) ** 2 * u**m) for m in range(5)], rtol=1e-12)
-    # the robust variance's cross terms: K_h K_b poly r^2 and K_b^2 poly^2 r^2
-    h2, poly = 0.6, (0.2, -0.5, 0.3, 0.1)
-    w2 = kweight(x[lo:hi] / x_scale, c, h2, kernel)
-    pv = sum(cf * u**j for j, cf in enumerate(poly))
-    got, _ = kernel_sums(x, y, lo, hi, kerns=(h2, h), polys=(poly,), m_max=1, **res2, **kw)
-    want = [np.sum(w2 * w * pv * r**2 * u**m) for m in range(2)]
-    np.testing.assert_allclose(got, want, rtol=1e-12)
-    got, _ = kernel_sums(x, y, lo, hi, kerns=(h, h), polys=(poly, poly[:2]), m_max=0, **res2, **kw)
-    want = [np.sum(w * w * pv * (poly[0] + poly[1] * u) * r**2)]
-    np.testing.assert_allclose(got, want, rtol=1e-12)
-    res = rng.normal(0, 1, hi - 50)  # residuals of a window starting at row 50
-    nn = {"residual": (s, (), 1.0), "n_resid": 2, "nn": (res, 50)}
-    got, _ = kernel_sums(x, y, lo, hi, kerns=(h, h), m_max=4, **nn, **kw)
-    rn = s * res[lo - 50 : hi - 50]
-    np.testing.assert_allclose(got, [np.sum((w * rn) ** 2 * u**m) for m in range(5)], rtol=1e-12)
+    kw = {"x_scale": x_scale, "c": c, "kernel": kernel, "negative": negative}
+    for d in (y.reshape(-1, 1), d3):
+        scales = np.r_[y_scale, np.ones(d.shape[1] - 1)]
+        dv = d[lo:hi] / scales
+        close = {"rtol": 1e-12, "atol": 0}
+        args = (x, d, lo, hi)
+        got, got_c = kernel_sums(*args, d_scale=scales, kerns=(h,), m_max=7, m_cols=3, **kw)
+        np.testing.assert_allclose(got, [np.sum(w * u**m) for m in range(8)], **close)
+        want_c = [[np.sum(w * dv[:, j] * u**m) for j in range(d.shape[1])] for m in range(4)]
+        np.testing.assert_allclose(got_c, want_c, **close)
+        got, got_c = kernel_sums(  # a covariate's row of the Gram matrix: K d_j d'
+            *args, d_scale=scales, kerns=(h,), cols=(d.shape[1] - 1,), m_max=0, m_cols=0, **kw
+        )
+        np.testing.assert_allclose(got_c[0], (w * dv[:, -1]) @ dv, **close)
+        coefs, scale = (0.3, 1.1, -0.4), 1.01
+        s = (0.8, -0.3, 0.5)[: d.shape[1]]
+        r = (dv @ s - (coefs[0] + coefs[1] * u + coefs[2] * u**2)) * scale
+        res2 = {"residual": (s, coefs, scale), "n_resid": 2, "d_scale": scales}
+        got = kernel_sums(*args, kerns=(h, h), m_max=4, **res2, **kw)
+        np.testing.assert_allclose(got, [np.sum((w * r) ** 2 * u**m) for m in range(5)], **close)
+        # the robust variance's cross terms: K_h K_b poly r^2 and K_b^2 poly^2 r^2
+        h2, poly = 0.6, (0.2, -0.5, 0.3, 0.1)
+        w2 = kweight(x[lo:hi] / x_scale, c, h2, kernel)
+        pv = sum(cf * u**j for j, cf in enumerate(poly))
+        got = kernel_sums(*args, kerns=(h2, h), polys=(poly,), m_max=1, **res2, **kw)
+        np.testing.assert_allclose(
+            got, [np.sum(w2 * w * pv * r**2 * u**m) for m in range(2)], **close
+        )
+        got = kernel_sums(*args, kerns=(h, h), polys=(poly, poly[:2]), m_max=0, **res2, **kw)
+        want = [np.sum(w * w * pv * (poly[0] + poly[1] * u) * r**2)]
+        np.testing.assert_allclose(got, want, **close)
+        # per cluster (CR1): sum K r u^m by cluster
+        codes = rng.integers(0, 7, hi - lo)
+        res1 = {**res2, "n_resid": 1}
+        got = kernel_sums(*args, kerns=(h,), codes=(codes, 7), m_max=2, **res1, **kw)
+        want_g = [[np.sum((w * r * u**m)[codes == g]) for m in range(3)] for g in range(7)]
+        np.testing.assert_allclose(got, want_g, **close)
+        # nearest-neighbour residuals of a window starting at row 50
+        res = rng.normal(0, 1, (hi - 50, d.shape[1]))
+        nn = {**res2, "residual": (s, (), 1.0), "nn": (res, 50)}
+        got = kernel_sums(*args, kerns=(h, h), m_max=4, **nn, **kw)
+        rn = res[lo - 50 : hi - 50] @ s
+        np.testing.assert_allclose(got, [np.sum((w * rn) ** 2 * u**m) for m in range(5)], **close)

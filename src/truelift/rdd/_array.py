@@ -1,11 +1,11 @@
-"""The kernel's sums on one side's rows in memory (numpy), rows sorted by the running variable.
+"""The kernel's sums on one side's rows in memory, rows sorted by the running variable.
 
-Every kernel window |x - c| <= h is then a contiguous run of rows, found by two binary searches;
-only the rows of a window are read, in chunks of :data:`CHUNK` rows so that the per-row factors
-(kernel weights, powers of x - c, residuals) stay in cache instead of being materialised as
-window-sized temporaries. The bandwidth selector works on the standardised scale (x / sd(x),
-y / sd(y), as rdrobust): a :class:`Side` carries the scale and divides chunk by chunk, which
-gives the same values as dividing the whole column first.
+Every kernel window |x - c| <= h is then a contiguous run of rows, found by two binary searches,
+and each sum a fit asks for is one compiled loop over the window's rows
+(:func:`truelift.rdd._jit.kernel_sums`): no window-sized temporaries. The bandwidth selector works
+on the standardised scale (x / sd(x), y / sd(y), as rdrobust): a :class:`Side` carries the scale
+and the loops divide each value read, which gives the same values as dividing the whole column
+first.
 """
 
 from __future__ import annotations
@@ -17,13 +17,9 @@ from typing import Any
 import numpy as np
 
 from truelift.rdd._kernels import (
-    gram_moments,
     kweight,
-    kweight_u,
     meat,
     nn_residuals,
-    poly_eval,
-    power_moments,
     residuals,
     vander,
 )
@@ -41,9 +37,7 @@ from truelift.rdd._sums import (
 )
 from truelift.rdd.bins import side_bins
 
-__all__ = ["CHUNK", "ArrayFeeder", "Side"]
-
-CHUNK = 1 << 15
+__all__ = ["ArrayFeeder", "Side"]
 
 
 @dataclass(frozen=True)
@@ -134,44 +128,14 @@ def _nearest_values(x: np.ndarray, k: int, from_end: bool) -> np.ndarray:
     return np.asarray(out)
 
 
-def _combined(d: np.ndarray, s: tuple[float, ...], out: np.ndarray) -> np.ndarray:
-    """d @ s (one column: d * s, or a copy when s is 1), into ``out``."""
-    if d.shape[1] == 1:
-        if s[0] != 1.0:
-            return np.multiply(d[:, 0], s[0], out=out)
-        np.copyto(out, d[:, 0])
-        return out
-    return np.asarray(np.einsum("ij,j->i", d, np.asarray(s), out=out))
-
-
-class _Arena:
-    """Scratch vectors of up to CHUNK values reused from chunk to chunk: fresh arrays of this
-    size are mapped and faulted in anew by the allocator on every call."""
-
-    def __init__(self) -> None:
-        self._bufs: list[np.ndarray] = []
-        self._next = 0
-
-    def reset(self) -> None:
-        self._next = 0
-
-    def get(self, m: int) -> np.ndarray:
-        if self._next == len(self._bufs):
-            self._bufs.append(np.empty(CHUNK))
-        self._next += 1
-        return self._bufs[self._next - 1][:m]
-
-
-def _cluster_power_sums(
-    codes: np.ndarray, ng: int, prod: np.ndarray, u: np.ndarray, m_max: int
-) -> np.ndarray:
-    run = prod.copy()
-    sums = np.empty((ng, m_max + 1))
-    for j in range(m_max + 1):
-        sums[:, j] = np.bincount(codes, weights=run, minlength=ng)
-        if j < m_max:
-            run *= u
-    return sums
+def _columns(side: Side) -> np.ndarray:
+    """The outcome columns y, [t], [z...] of a side as one C-ordered n x k array (unscaled)."""
+    y = np.ascontiguousarray(side.y, dtype=np.float64)
+    if side.t is None and side.z is None:
+        return y.reshape(-1, 1)
+    parts = [y[:, None]] + ([] if side.t is None else [side.t[:, None]])
+    d = np.hstack([*parts, *([] if side.z is None else [side.z])])
+    return np.ascontiguousarray(d, dtype=np.float64)
 
 
 def _plain(f: Factor) -> Factor:
@@ -189,33 +153,12 @@ def _head(out: Any, r: Req) -> Any:
     return out[: r.m_max + 1]
 
 
-def _owned(reqs: Sequence[Req]) -> list[bool]:
-    """For each request with one factor, whether no later request of the batch reads that
-    factor (its array may then be consumed in place)."""
-    out = []
-    for i, r in enumerate(reqs):
-        f = r.factors[0]
-        later = {g.k if isinstance(g, Ind) else g for q in reqs[i + 1 :] for g in q.factors} | {
-            g for q in reqs[i + 1 :] for g in q.factors
-        }
-        out.append(len(r.factors) == 1 and not isinstance(f, (Col, Ind)) and f not in later)
-    return out
-
-
-def _add(acc: Any, part: Any) -> Any:
-    if acc is None:
-        return part
-    if isinstance(acc, tuple):
-        return acc[0] + part[0], acc[1] + part[1]
-    return acc + part
-
-
 class ArrayFeeder:
-    """The kernel's sums computed with numpy on one side's sorted rows in memory."""
+    """The kernel's sums computed in compiled loops on one side's sorted rows in memory."""
 
     threads = True  # the two sides' fits may run at once (truelift.rdd._threads)
 
-    def __init__(self, side: Side, c: float, nnmatch: int = 3) -> None:
+    def __init__(self, side: Side, c: float, nnmatch: int = 3, d: np.ndarray | None = None) -> None:
         self.side, self.c, self.nnmatch = side, c, nnmatch
         self.n = int(side.x.size)
         self.x_min = float(side.xv(slice(0, 1))[0]) if self.n else float("nan")
@@ -227,13 +170,21 @@ class ArrayFeeder:
         # nearest-neighbour residuals by window (rdrobust matches within the window)
         self._nn: dict[tuple[float, str], np.ndarray] = {}
         self._windows: dict[Kern, slice] = {}
-        self._arena = _Arena()
+        self._cluster_codes: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+        # the outcome columns (y, [t], [z...]) as one n x k array (a view of y alone), unscaled;
+        # the sums divide column 0 by y_scale
+        self._x = np.ascontiguousarray(side.x, dtype=np.float64)
+        self._d = d if d is not None else _columns(side)
+        self._d_scale = np.ones(self.ncols)
+        self._d_scale[0] = side.y_scale
         # sums of a batch by window and factors: a batch asking for lower powers (the pilot
         # fits of orders 3, 2, 1 share a window) reads their leading entries
         self._kept: dict[Any, tuple[list[Req], list[Any]]] = {}
 
     def scaled(self, x_sd: float, y_sd: float, keep_t: bool) -> ArrayFeeder:
-        return ArrayFeeder(self.side.scaled(x_sd, y_sd, keep_t), self.c / x_sd, self.nnmatch)
+        side = self.side.scaled(x_sd, y_sd, keep_t)
+        same = side.t is self.side.t  # the same columns: share them
+        return ArrayFeeder(side, self.c / x_sd, self.nnmatch, self._d if same else None)
 
     def nearest_distinct(self, k: int) -> np.ndarray:
         near = _nearest_values(self.side.x, k, from_end=self.x_max < self.c)
@@ -307,187 +258,88 @@ class ArrayFeeder:
         return np.array([float(max(0, min(rk.stop, b) - max(rk.start, a)))])
 
     def _direct(self, win: Kern, a: int, b: int, reqs: Sequence[Req]) -> list[Any]:
-        """The requests' sums over the window's rows [a, b): products of kernel weights,
-        polynomials and residuals on one outcome column in a compiled loop
-        (:mod:`truelift.rdd._jit`), the others chunk by chunk with numpy."""
-        acc: list[Any] = [None] * len(reqs)
-        rest = []
-        for i, r in enumerate(reqs):
-            acc[i] = self._compiled(win, a, b, r)
-            if acc[i] is None:
-                rest.append(i)
-        if rest:
-            part = [reqs[i] for i in rest]
-            for i, res in zip(rest, self._chunked(win, a, b, part), strict=True):
-                acc[i] = res
-        return acc
+        """The requests' sums over the window's rows [a, b), each in one compiled loop
+        (:func:`truelift.rdd._jit.kernel_sums`)."""
+        return [self._compiled(win, a, b, r) for r in reqs]
 
     def _compiled(self, win: Kern, a: int, b: int, r: Req) -> Any:
-        """A request's sums from :func:`truelift.rdd._jit.kernel_sums`, or None when it is
-        not one of its forms: one outcome column, no clusters, and a product of kernel
-        weights (one kernel), polynomials and copies of one residual."""
-        if self.ncols != 1 or r.by_cluster:
-            return None
+        """One request's sums: a product of kernel weights (one kernel), polynomials, outcome
+        columns and copies of one residual, times u^m."""
         kerns: list[float] = []
         polys: list[tuple[float, ...]] = []
+        cols: list[int] = []
         resid: list[Resid] = []
-        kernel = None
+        kernel = win.kernel
         for f in r.factors:
-            if isinstance(f, Kern) and kernel in (None, f.kernel):
-                kernel = f.kernel
+            if isinstance(f, Ind):
+                raise AssertionError("an indicator is asked for alone, as a count (_count)")
+            if isinstance(f, Kern):
+                if f.kernel != kernel:
+                    raise AssertionError("one kernel per request")
                 kerns.append(f.h)
             elif isinstance(f, Poly):
                 polys.append(f.coefs)
-            elif isinstance(f, Resid) and (not resid or f == resid[0]):
+            elif isinstance(f, Col):
+                cols.append(f.j)
+            elif not resid or f == resid[0]:
                 resid.append(f)
             else:
-                return None
-        if kernel is None:
-            return None
+                raise AssertionError("one residual per request")
         residual, nn = None, None
         if resid:
             rf = resid[0]
-            residual = (rf.s[0], rf.coefs, rf.scale)
+            residual = (rf.s, rf.coefs, rf.scale)
             if rf.nn:
-                nn = (self._nn_source(win, a, b)[:, 0], a)
+                nn = (self._nn_source(win, a, b), a)
+        codes = self._codes(a, b) if r.by_cluster else None
         from truelift.rdd import _jit
 
-        side = self.side
-        out, out_c = _jit.kernel_sums(
-            side.x,
-            side.y,
+        return _jit.kernel_sums(
+            self._x,
+            self._d,
             a,
             b,
-            x_scale=side.x_scale,
-            y_scale=side.y_scale,
+            x_scale=self.side.x_scale,
+            d_scale=self._d_scale,
             c=self.c,
             kernel=kernel,
             negative=self.negative,
             kerns=tuple(kerns),
             polys=tuple(polys),
+            cols=tuple(cols),
             residual=residual,
             n_resid=len(resid),
             nn=nn,
+            codes=codes,
             m_max=r.m_max,
             m_cols=r.cols,
         )
-        return out if r.cols < 0 else (out, out_c[:, None])
 
-    def _chunked(self, win: Kern, a: int, b: int, reqs: Sequence[Req]) -> list[Any]:
-        """The requests' sums over the window's rows [a, b), chunk by chunk from the rows'
-        values (numpy)."""
-        side, c = self.side, self.c
-        codes, ng = None, 0
-        if any(r.by_cluster for r in reqs):
-            cl = side.cluster(slice(a, b))
+    def _codes(self, a: int, b: int) -> tuple[np.ndarray, int]:
+        """Cluster codes 0..G-1 of rows [a, b) (the same order for every request) and G."""
+        if (a, b) not in self._cluster_codes:
+            cl = self.side.cluster(slice(a, b))
             assert cl is not None  # internal invariant: cluster sums need clusters
             uniq, codes = np.unique(cl, return_inverse=True)
-            ng = int(uniq.size)
-        nn = None
-        if any(isinstance(f, Resid) and f.nn for r in reqs for f in r.factors):
-            nn = self._nn_source(win, a, b)
-        acc: list[Any] = [None] * len(reqs)
-        owned = _owned(reqs)
-        need_d = any(r.cols >= 0 for r in reqs) or any(
-            isinstance(f, Col) or (isinstance(f, Resid) and not f.nn)
-            for r in reqs
-            for f in r.factors
-        )
-        arena = self._arena
-        for s0 in range(a, max(b, a + 1), CHUNK):
-            e0 = min(s0 + CHUNK, b)
-            part = slice(s0, e0)
-            arena.reset()
-            ex = side.x[part]
-            if side.x_scale != 1.0:
-                ex = np.divide(ex, side.x_scale, out=arena.get(e0 - s0))
-            u = np.subtract(ex, c, out=arena.get(e0 - s0))
-            if not need_d:
-                d = u[:, None]
-            elif self.ncols == 1 and side.y_scale != 1.0:
-                d = np.divide(side.y[part], side.y_scale, out=arena.get(e0 - s0))[:, None]
-            else:
-                d = side.outcomes(part)
-            nn_part = None if nn is None else nn[s0 - a : e0 - a]
-            cache: dict[Any, np.ndarray] = {}
-
-            def value(f: Factor, u=u, d=d, nn_part=nn_part, cache=cache) -> np.ndarray:  # type: ignore[no-untyped-def]
-                if f not in cache:
-                    cache[f] = self._factor(f, u, d, nn_part, cache)
-                return cache[f]
-
-            for i, r in enumerate(reqs):
-                f0 = r.factors[0]
-                if isinstance(f0, Ind) and len(r.factors) == 1 and r.m_max == 0:
-                    # sum of the indicator: a count (the same value as summing ones)
-                    w = value(f0.k)
-                    res: Any = np.array([float(np.count_nonzero(w > 0))])
-                    acc[i] = _add(acc[i], res)
-                    continue
-                prod = value(f0)
-                if len(r.factors) > 1:
-                    prod = np.multiply(prod, value(r.factors[1]), out=arena.get(e0 - s0))
-                    for f in r.factors[2:]:
-                        prod *= value(f)
-                elif not owned[i]:
-                    run = arena.get(e0 - s0)
-                    np.copyto(run, prod)
-                    prod = run
-                if r.by_cluster:
-                    assert codes is not None  # internal invariant (see above)
-                    res = _cluster_power_sums(codes[s0 - a : e0 - a], ng, prod, u, r.m_max)
-                elif r.cols >= 0:
-                    res = gram_moments(prod, u, r.m_max, d, r.cols, own=True)
-                else:
-                    res = power_moments(prod, u, r.m_max, own=True)
-                acc[i] = _add(acc[i], res)
-        return acc
+            self._cluster_codes[(a, b)] = (codes.astype(np.int64), int(uniq.size))
+        return self._cluster_codes[(a, b)]
 
     def _nn_source(self, win: Kern, a: int, b: int) -> np.ndarray:
         """The nearest-neighbour residuals of the window's rows [a, b) (matched within it)."""
         key = (win.h, win.kernel)
         out = self._nn.get(key)
         if out is None:
-            side, rows = self.side, slice(a, b)
-            extra = [c for c in (side.t, side.z) if c is not None]
+            d = self._d[a:b]
             out = nn_residuals(
-                side.x[rows],
-                side.y[rows],
-                np.column_stack([c[rows] for c in extra]) if extra else None,
+                self._x[a:b],
+                d[:, 0],
+                d[:, 1:] if self.ncols > 1 else None,
                 self.nnmatch,
-                side.x_scale,
-                side.y_scale,
+                self.side.x_scale,
+                self.side.y_scale,
             )
             self._nn[key] = out
         return out
-
-    def _factor(
-        self,
-        f: Factor,
-        u: np.ndarray,
-        d: np.ndarray,
-        nn_part: np.ndarray | None,
-        cache: dict,
-    ) -> np.ndarray:
-        arena = self._arena
-        if isinstance(f, Kern):
-            return kweight_u(u, f.h, f.kernel, self.negative, out=arena.get(u.size))
-        if isinstance(f, Ind):
-            if f.k not in cache:
-                cache[f.k] = kweight_u(u, f.k.h, f.k.kernel, self.negative, out=arena.get(u.size))
-            return (cache[f.k] > 0).astype(np.float64)
-        if isinstance(f, Poly):
-            return poly_eval(np.asarray(f.coefs), u, out=arena.get(u.size))
-        if isinstance(f, Col):
-            return np.ascontiguousarray(d[:, f.j], dtype=np.float64)
-        if f.nn:
-            assert nn_part is not None  # internal invariant: computed for the window
-            return _combined(nn_part, f.s, arena.get(u.size))
-        r = _combined(d, f.s, arena.get(u.size))
-        r -= poly_eval(np.asarray(f.coefs), u, out=arena.get(u.size))
-        if f.scale != 1.0:
-            r *= f.scale
-        return r
 
     def basis_variance(
         self, win: Kern, o: int, beta: np.ndarray, inv_g: np.ndarray, s: np.ndarray, vce: str

@@ -13,6 +13,7 @@ cached on disk (``cache=True``), so only the first call on a machine compiles.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -258,41 +259,46 @@ _BLOCK = 256  # rows per block: the block's weights and powers stay in L1
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def _product_sums(
     x: np.ndarray,
-    y: np.ndarray,
+    d: np.ndarray,
+    d_scale: np.ndarray,
     res: np.ndarray,
     lo: int,
     hi: int,
     a: int,
     x_scale: float,
-    y_scale: float,
     c: float,
     kcode: int,
     negative: bool,
     kerns: np.ndarray,
     polys: np.ndarray,
+    col_factors: np.ndarray,
     rmode: int,
     n_resid: int,
-    s0: float,
+    s: np.ndarray,
     rcoefs: np.ndarray,
     scale: float,
+    codes: np.ndarray,
     m_max: int,
     m_cols: int,
     out: np.ndarray,
     out_c: np.ndarray,
 ) -> None:
+    k = d.shape[1]
     p = np.empty(_BLOCK)
     q = np.empty(_BLOCK)
+    qc = np.empty((k, _BLOCK))
     uu = np.empty(_BLOCK)
     out[:] = 0.0
     out_c[:] = 0.0
+    by_cluster = codes.size > 0
     # each step a loop over the block without branches (vectorised)
-    for s in range(lo, hi, _BLOCK):
-        e = min(s + _BLOCK, hi)
-        n = e - s
+    for s0 in range(lo, hi, _BLOCK):
+        e = min(s0 + _BLOCK, hi)
+        n = e - s0
         for t in range(n):
-            uu[t] = x[s + t] / x_scale - c
+            uu[t] = x[s0 + t] / x_scale - c
             p[t] = 1.0
-        for h in kerns:  # kernel weights K((x - c) / h) / h, as kweight_u
+        for h in kerns:  # kernel weights K((x - c) / h) / h, as kweight
             hs = -h if negative else h
             if kcode == 2:
                 for t in range(n):
@@ -305,118 +311,146 @@ def _product_sums(
                 for t in range(n):
                     tt = uu[t] / hs
                     p[t] *= ((1.0 - tt) * (1.0 if tt <= 1.0 else 0.0)) / h
-        for k in range(polys.shape[0]):  # polynomials in u (Horner), trailing zeros padded
+        for j in range(polys.shape[0]):  # polynomials in u (Horner), trailing zeros padded
             for t in range(n):
-                q[t] = polys[k, polys.shape[1] - 1]
-            for j in range(polys.shape[1] - 2, -1, -1):
-                cj = polys[k, j]
+                q[t] = polys[j, polys.shape[1] - 1]
+            for m in range(polys.shape[1] - 2, -1, -1):
+                cm = polys[j, m]
                 for t in range(n):
-                    q[t] = q[t] * uu[t] + cj
+                    q[t] = q[t] * uu[t] + cm
             for t in range(n):
                 p[t] *= q[t]
+        for j in col_factors:  # outcome columns
+            for t in range(n):
+                p[t] *= d[s0 + t, j] / d_scale[j]
         if n_resid:
-            if rmode == 1:  # the plug-in residual (s y - poly(u)) * scale
+            if rmode == 1:  # the plug-in residual (d s - poly(u)) * scale
                 nc = rcoefs.size
                 for t in range(n):
                     q[t] = rcoefs[nc - 1]
-                for j in range(nc - 2, -1, -1):
-                    cj = rcoefs[j]
+                for m in range(nc - 2, -1, -1):
+                    cm = rcoefs[m]
                     for t in range(n):
-                        q[t] = q[t] * uu[t] + cj
+                        q[t] = q[t] * uu[t] + cm
                 for t in range(n):
-                    q[t] = ((y[s + t] / y_scale) * s0 - q[t]) * scale
-            else:  # the nearest-neighbour residual of the window starting at row a
+                    r = 0.0
+                    for j in range(k):
+                        r += (d[s0 + t, j] / d_scale[j]) * s[j]
+                    q[t] = (r - q[t]) * scale
+            else:  # the nearest-neighbour residuals (d s) of the window starting at row a
                 for t in range(n):
-                    q[t] = res[s + t - a] * s0
+                    r = 0.0
+                    for j in range(k):
+                        r += res[s0 + t - a, j] * s[j]
+                    q[t] = r
             for _ in range(n_resid):
                 for t in range(n):
                     p[t] *= q[t]
-        if m_cols >= 0:
+        if by_cluster:
             for t in range(n):
-                q[t] = p[t] * (y[s + t] / y_scale)
+                g = codes[s0 + t - lo]
+                pw = p[t]
+                for m in range(m_max + 1):
+                    out[g, m] += pw
+                    pw *= uu[t]
+            continue
+        if m_cols >= 0:
+            for j in range(k):
+                for t in range(n):
+                    qc[j, t] = p[t] * (d[s0 + t, j] / d_scale[j])
         for m in range(m_max + 1):
             acc = 0.0
+            for t in range(n):
+                acc += p[t]
+                p[t] *= uu[t]
+            out[0, m] += acc
             if m <= m_cols:
-                acc_c = 0.0
-                for t in range(n):
-                    acc += p[t]
-                    acc_c += q[t]
-                    p[t] *= uu[t]
-                    q[t] *= uu[t]
-                out_c[m] += acc_c
-            else:
-                for t in range(n):
-                    acc += p[t]
-                    p[t] *= uu[t]
-            out[m] += acc
+                for j in range(k):
+                    acc = 0.0
+                    for t in range(n):
+                        acc += qc[j, t]
+                        qc[j, t] *= uu[t]
+                    out_c[m, j] += acc
 
 
 _KCODE = {"triangular": 0, "epanechnikov": 1, "uniform": 2}
+_NONE = np.empty(0, dtype=np.int64)
 
 
 def kernel_sums(
     x: np.ndarray,
-    y: np.ndarray,
+    d: np.ndarray,
     lo: int,
     hi: int,
     *,
     x_scale: float,
-    y_scale: float,
+    d_scale: np.ndarray,
     c: float,
     kernel: str,
     negative: bool,
     kerns: tuple[float, ...],
     polys: tuple[tuple[float, ...], ...] = (),
-    residual: tuple[float, tuple[float, ...], float] | None = None,
+    cols: tuple[int, ...] = (),
+    residual: tuple[tuple[float, ...], tuple[float, ...], float] | None = None,
     n_resid: int = 0,
     nn: tuple[np.ndarray, int] | None = None,
+    codes: tuple[np.ndarray, int] | None = None,
     m_max: int,
     m_cols: int = -1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sums over rows [lo, hi) of one side (sorted x, one outcome y) of a product of factors
-    times u^m, u = x / x_scale - c, for m <= m_max; with ``m_cols`` >= 0 also the product
-    times y / y_scale times u^m for m <= m_cols.
+) -> Any:
+    """Sums over rows [lo, hi) of one side (sorted x; outcome columns ``d``, n x k, column j
+    divided by d_scale[j]) of a product of factors times u^m, u = x / x_scale - c, for
+    m <= m_max. With ``m_cols`` >= 0 also the product times each column times u^m for
+    m <= m_cols: the pair (sums, cross sums (m_cols + 1) x k). With ``codes=(codes, G)``
+    (cluster codes 0..G-1 of rows lo..hi) the sums per cluster, G x (m_max + 1).
 
     The factors: the kernel weight at each bandwidth in ``kerns`` (as
-    :func:`truelift.rdd._kernels.kweight_u`), each polynomial in ``polys`` (coefficients of
-    u^0, u^1, ...), and ``n_resid`` times the residual: with ``residual=(s, coefs, scale)``,
-    (s y / y_scale - poly(coefs, u)) * scale (plug-in, HC0/HC1), or with ``nn=(res, a)``,
-    s res[i - a] (nearest-neighbour residuals of the window starting at row a).
+    :func:`truelift.rdd._kernels.kweight`), each polynomial in ``polys`` (coefficients of
+    u^0, u^1, ...), each column in ``cols``, and ``n_resid`` times the residual: with
+    ``residual=(s, coefs, scale)``, (d s - poly(coefs, u)) * scale (plug-in, HC0/HC1/CR1), or
+    with ``nn=(res, a)`` as well, res[i - a] s (nearest-neighbour residuals of the window
+    starting at row a).
 
     Rows are taken in blocks of 256 whose factors and powers stay in cache; the sums within a
     block may be reassociated (vectorised), so they differ from numpy's by rounding.
     """
+    k = d.shape[1]
     rmode = 2 if nn is not None else 1
-    s0, rcoefs, scale = (1.0, (0.0,), 1.0) if residual is None else residual
-    res, a = (np.empty(0), 0) if nn is None else nn
+    svec, rcoefs, scale = ((1.0,) * k, (0.0,), 1.0) if residual is None else residual
+    res, a = (np.empty((0, k)), 0) if nn is None else nn
     width = max((len(cf) for cf in polys), default=1)
     pc = np.zeros((len(polys), width))
-    for k, cf in enumerate(polys):
-        pc[k, : len(cf)] = cf
-    out = np.empty(m_max + 1)
-    out_c = np.empty(max(m_cols + 1, 0))
+    for j, cf in enumerate(polys):
+        pc[j, : len(cf)] = cf
+    cl, ng = (_NONE, 1) if codes is None else codes
+    out = np.empty((ng, m_max + 1))
+    out_c = np.empty((max(m_cols + 1, 0), k))
     _product_sums(
         x,
-        y,
+        d,
+        np.asarray(d_scale, dtype=np.float64),
         res,
         int(lo),
         int(hi),
         int(a),
         float(x_scale),
-        float(y_scale),
         float(c),
         _KCODE[kernel],
         bool(negative),
         np.asarray(kerns, dtype=np.float64),
         pc,
+        np.asarray(cols, dtype=np.int64),
         rmode,
         int(n_resid),
-        float(s0),
+        np.asarray(svec, dtype=np.float64),
         np.asarray(rcoefs if rcoefs else (0.0,), dtype=np.float64),
         float(scale),
+        cl,
         int(m_max),
         int(m_cols),
         out,
         out_c,
     )
-    return out, out_c
+    if codes is not None:
+        return out
+    return out[0] if m_cols < 0 else (out[0], out_c)
