@@ -127,7 +127,7 @@ def test_nn_residuals_small_example() -> None:
     # neighbour (ties take both sides) -> r_i = sqrt(J/(J+1)) (y_i - mean of neighbours)
     x = np.array([0.0, 1.0, 2.0, 3.0])
     y = np.array([0.0, 1.0, 4.0, 9.0])
-    r = nn_residuals(x, y, None, 1)[:, 0]
+    r = nn_residuals(x, y, 1)[:, 0]
     expected = [
         np.sqrt(1 / 2) * (0 - 1),
         np.sqrt(2 / 3) * (1 - 2),

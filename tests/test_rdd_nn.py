@@ -88,14 +88,14 @@ def test_compiled_search_takes_the_stepwise_decisions(name: str, matches: int) -
     for x_scale, y_scale in [(1.0, 1.0), (0.37, 2.0)]:
         v = x / x_scale
         ref = _stepwise(v, np.column_stack([y / y_scale, extra]), matches)
-        got = nn_residuals(x, y, extra, matches, x_scale, y_scale)
+        got = nn_residuals(x, np.column_stack([y, extra]), matches, x_scale, y_scale)
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
-        alone = nn_residuals(x, y, None, matches, x_scale, y_scale)  # the unrolled J = 3 path
+        alone = nn_residuals(x, y, matches, x_scale, y_scale)
         np.testing.assert_allclose(alone[:, 0], ref[:, 0], rtol=0, atol=1e-12)
 
 
 def test_one_row_has_no_neighbour() -> None:
-    r = nn_residuals(np.array([0.5]), np.array([1.0]), None, 3)
+    r = nn_residuals(np.array([0.5]), np.array([1.0]), 3)
     assert r.shape == (1, 1) and np.isnan(r[0, 0])
 
 

@@ -329,14 +329,8 @@ class ArrayFeeder:
         key = (win.h, win.kernel)
         out = self._nn.get(key)
         if out is None:
-            d = self._d[a:b]
             out = nn_residuals(
-                self._x[a:b],
-                d[:, 0],
-                d[:, 1:] if self.ncols > 1 else None,
-                self.nnmatch,
-                self.side.x_scale,
-                self.side.y_scale,
+                self._x[a:b], self._d[a:b], self.nnmatch, self.side.x_scale, self.side.y_scale
             )
             self._nn[key] = out
         return out

@@ -26,20 +26,20 @@ _SQRT_EPS = math.sqrt(float(np.finfo(np.float64).eps))
 @njit(cache=True, nogil=True, error_model="numpy")
 def _scaled(
     x: np.ndarray,
-    y: np.ndarray,
+    d: np.ndarray,
     x_scale: float,
     y_scale: float,
     pad: int,
     v: np.ndarray,
     w: np.ndarray,
 ) -> bool:
-    """v[pad + i] = x[i] / x_scale and w[pad + i] = y[i] / y_scale, the pads far beyond the
+    """v[pad + i] = x[i] / x_scale and w[pad + i] = d[i, 0] / y_scale, the pads far beyond the
     ends (v) or zero (w); True when all values of v are distinct."""
     n = x.size
     distinct = True
     for i in range(n):
         v[pad + i] = x[i] / x_scale
-        w[pad + i] = y[i] / y_scale
+        w[pad + i] = d[i, 0] / y_scale
         if i and v[pad + i] == v[pad + i - 1]:
             distinct = False
     far = 4.0 * (v[pad + n - 1] - v[pad]) + 1.0
@@ -52,87 +52,84 @@ def _scaled(
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _nn_merge(
-    v: np.ndarray, w: np.ndarray, extra: np.ndarray, matches: int, out: np.ndarray, redo: np.ndarray
-) -> int:
-    """Residuals of distinct sorted values (``v``, ``w`` padded by ``matches`` on each side).
+def _nn_counts(v: np.ndarray, matches: int, n_left: np.ndarray, near: np.ndarray) -> None:
+    """For distinct sorted values (``v`` padded by ``matches`` on each side): how many of each
+    row's J = ``matches`` neighbours lie to its left, and whether to search it step by step.
 
-    The stepwise search (take the nearer of the next left and right candidates, both on a
-    near tie) takes the a-th left neighbour iff it is nearer than the (J + 1 - a)-th right
-    one, whenever none of these J final pairs is a near tie: a near tie at an earlier step
-    takes two candidates that this count takes too. So the count comes from J independent
-    comparisons; rows with a near tie in a final pair are listed in ``redo`` (their number is
-    returned) for the stepwise search.
+    The stepwise search (take the nearer of the next left and right values, both on a near
+    tie) takes the a-th left neighbour iff it is nearer than the (J + 1 - a)-th right one,
+    whenever none of these J final pairs is a near tie: a near tie at an earlier step takes
+    two candidates that this count takes too. So the count comes from J independent
+    comparisons; rows with a near tie in a final pair are flagged in ``near``.
     """
-    n = out.shape[0]
-    k = extra.shape[1]
+    n = n_left.size
     jm = matches
-    sf = math.sqrt(jm / (jm + 1))
-    n_redo = 0
+    if jm == 3:  # the default, unrolled (no loop-carried branches)
+        for i in range(n):
+            here = v[3 + i]
+            l1, l2, l3 = here - v[2 + i], here - v[1 + i], here - v[i]
+            r1, r2, r3 = v[4 + i] - here, v[5 + i] - here, v[6 + i] - here
+            d1, d2, d3 = l1 - r3, l2 - r2, l3 - r1
+            near[i] = (
+                (abs(d1) <= max(l1, r3) * _SQRT_EPS)
+                | (abs(d2) <= max(l2, r2) * _SQRT_EPS)
+                | (abs(d3) <= max(l3, r1) * _SQRT_EPS)
+            )
+            n_left[i] = (d1 < 0.0) + (d2 < 0.0) + (d3 < 0.0)
+        return
     for i in range(n):
         here = v[jm + i]
-        n_left = 0
-        near = False
+        nl = 0
+        flag = False
         for a in range(1, jm + 1):
             dl = here - v[jm + i - a]
             dr = v[jm + i + jm + 1 - a] - here
-            tol = (dl if dl > dr else dr) * _SQRT_EPS
             dd = dl - dr
-            near |= abs(dd) <= tol
-            n_left += dd < 0.0
-        if near:
-            redo[n_redo] = i
-            n_redo += 1
-            continue
-        acc = 0.0
-        for a in range(1, jm + 1):
-            if a <= n_left:
-                acc += w[jm + i - a]
-            else:
-                acc += w[jm + i + a - n_left]
-        out[i, 0] = sf * (w[jm + i] - acc / jm)
-        for c in range(k):
-            acc = 0.0
-            for r in range(i - n_left, i + jm - n_left + 1):
-                acc += extra[r, c]
-            out[i, 1 + c] = sf * (extra[i, c] - (acc - extra[i, c]) / jm)
-    return n_redo
+            flag |= abs(dd) <= max(dl, dr) * _SQRT_EPS
+            nl += dd < 0.0
+        near[i] = flag
+        n_left[i] = nl
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _nn_merge3(v: np.ndarray, w: np.ndarray, out: np.ndarray, near: np.ndarray) -> None:
-    """:func:`_nn_merge` for J = 3 (the default) and the outcome column, unrolled and without
-    branches on the counts (they are as random as the data: a mispredicted branch per row
-    costs more than the row's arithmetic); ``near`` flags the rows to search stepwise."""
-    n = out.shape[0]
-    sf = math.sqrt(3 / 4)
+def _nn_from_counts(
+    w: np.ndarray,
+    d: np.ndarray,
+    matches: int,
+    n_left: np.ndarray,
+    near: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Residuals of the rows not flagged ``near`` from their neighbours' counts: rows
+    i - n_left .. i + J - n_left. The outcome's sum multiplies by 0 or 1 instead of branching
+    (the counts are as random as the data: a mispredicted branch per row costs more than the
+    row's arithmetic); ``w`` is the outcome padded by J zeros on each side."""
+    n = n_left.size
+    k = d.shape[1]
+    jm = matches
+    sf = math.sqrt(jm / (jm + 1))
     for i in range(n):
-        here = v[3 + i]
-        l1, l2, l3 = here - v[2 + i], here - v[1 + i], here - v[i]
-        r1, r2, r3 = v[4 + i] - here, v[5 + i] - here, v[6 + i] - here
-        d1, d2, d3 = l1 - r3, l2 - r2, l3 - r1
-        near[i] = (
-            (abs(d1) <= max(l1, r3) * _SQRT_EPS)
-            | (abs(d2) <= max(l2, r2) * _SQRT_EPS)
-            | (abs(d3) <= max(l3, r1) * _SQRT_EPS)
-        )
-        nl = (d1 < 0.0) + (d2 < 0.0) + (d3 < 0.0)
-        acc = (
-            w[2 + i] * (nl >= 1)
-            + w[1 + i] * (nl >= 2)
-            + w[i] * (nl >= 3)
-            + w[4 + i] * (nl <= 2)
-            + w[5 + i] * (nl <= 1)
-            + w[6 + i] * (nl <= 0)
-        )
-        out[i, 0] = sf * (w[3 + i] - acc / 3)
+        nl = n_left[i]
+        acc = 0.0
+        for a in range(1, jm + 1):
+            acc += w[jm + i - a] * (a <= nl) + w[jm + i + a] * (a <= jm - nl)
+        out[i, 0] = sf * (w[jm + i] - acc / jm)
+    for c in range(1, k):
+        for i in range(n):
+            if near[i]:
+                continue
+            nl = n_left[i]
+            acc = 0.0
+            for r in range(i - nl, i + jm - nl + 1):
+                acc += d[r, c]
+            out[i, c] = sf * (d[i, c] - (acc - d[i, c]) / jm)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _nn_groups(
     v: np.ndarray,
     w: np.ndarray,
-    extra: np.ndarray,
+    d: np.ndarray,
     pad: int,
     matches: int,
     rows: np.ndarray,
@@ -143,7 +140,7 @@ def _nn_groups(
     """The stepwise search, for the groups of tied values that hold the listed rows (all
     groups when ``n_rows`` < 0); ``v``, ``w`` padded by ``pad``."""
     n = out.shape[0]
-    k = extra.shape[1]
+    k = d.shape[1]
     ng = 0
     for i in range(n):
         if i == 0 or v[pad + i] != v[pad + i - 1]:
@@ -193,38 +190,37 @@ def _nn_groups(
         first, last = starts[lo], starts[hi + 1]
         j = last - first - 1
         sf = math.sqrt(j / (j + 1))
-        s_y = 0.0
+        sums[0] = 0.0
         for r in range(first, last):
-            s_y += w[pad + r]
-        for c in range(k):
+            sums[0] += w[pad + r]
+        for c in range(1, k):
             acc = 0.0
             for r in range(first, last):
-                acc += extra[r, c]
+                acc += d[r, c]
             sums[c] = acc
         for i in range(starts[g], starts[g + 1]):
-            out[i, 0] = sf * (w[pad + i] - (s_y - w[pad + i]) / j)
-            for c in range(k):
-                out[i, 1 + c] = sf * (extra[i, c] - (sums[c] - extra[i, c]) / j)
+            out[i, 0] = sf * (w[pad + i] - (sums[0] - w[pad + i]) / j)
+            for c in range(1, k):
+                out[i, c] = sf * (d[i, c] - (sums[c] - d[i, c]) / j)
 
 
 def nn_residuals(
     x: np.ndarray,
-    y: np.ndarray,
-    extra: np.ndarray | None,
+    d: np.ndarray,
     matches: int,
     x_scale: float = 1.0,
     y_scale: float = 1.0,
 ) -> np.ndarray:
-    """Nearest-neighbour residuals (n x (1 + extra columns)) of rows sorted by x.
+    """Nearest-neighbour residuals (n x k) of the columns of ``d`` (n x k), rows sorted by x.
 
     Each row is compared with the mean of its ``matches`` nearest neighbours on x / x_scale
     (groups of tied values enter whole, a tie in distance within a relative sqrt(eps) takes
     both sides), scaled by sqrt(J/(J+1)) (Abadie & Imbens 2006; rdrobust's ``vce="nn"``).
-    Column 0 is y / y_scale; the ``extra`` columns (treatment, covariates) are unscaled.
+    Column 0 (the outcome) is divided by y_scale; the others (treatment, covariates) are not.
     """
     n = x.size
-    ex = np.empty((n, 0)) if extra is None else np.ascontiguousarray(extra, dtype=np.float64)
-    out = np.empty((n, 1 + ex.shape[1]))
+    d = np.ascontiguousarray(np.asarray(d, dtype=np.float64).reshape(n, -1))
+    out = np.empty(d.shape)
     if n == 0:
         return out
     if n == 1:  # no neighbour: rdrobust's 0/0
@@ -234,22 +230,18 @@ def nn_residuals(
     # scratch allocated by numpy, which asks for huge pages (fewer page faults than numba's)
     v, w = np.empty(n + 2 * pad), np.empty(n + 2 * pad)
     x = np.ascontiguousarray(x, dtype=np.float64)
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    distinct = _scaled(x, y, float(x_scale), float(y_scale), pad, v, w)
+    distinct = _scaled(x, d, float(x_scale), float(y_scale), pad, v, w)
     starts = np.empty(n + 1, dtype=np.int64)
     if distinct and matches <= n - 1:
-        if pad == 3 and ex.shape[1] == 0:
-            near = np.empty(n, dtype=np.bool_)
-            _nn_merge3(v, w, out, near)
-            redo = np.flatnonzero(near)
-            n_redo = redo.size
-        else:
-            redo = np.empty(n, dtype=np.int64)
-            n_redo = _nn_merge(v, w, ex, pad, out, redo)
-        if n_redo:
-            _nn_groups(v, w, ex, pad, pad, redo, n_redo, starts, out)
+        n_left = np.empty(n, dtype=np.int64)
+        near = np.empty(n, dtype=np.bool_)
+        _nn_counts(v, pad, n_left, near)
+        _nn_from_counts(w, d, pad, n_left, near, out)
+        redo = np.flatnonzero(near)
+        if redo.size:
+            _nn_groups(v, w, d, pad, pad, redo, redo.size, starts, out)
     else:
-        _nn_groups(v, w, ex, pad, pad, starts[:0], -1, starts, out)
+        _nn_groups(v, w, d, pad, pad, starts[:0], -1, starts, out)
     return out
 
 

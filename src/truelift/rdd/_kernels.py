@@ -72,23 +72,19 @@ def inv_chol_or_pinv(a: np.ndarray) -> np.ndarray:
 
 
 def nn_residuals(
-    x: np.ndarray,
-    y: np.ndarray,
-    extra: np.ndarray | None,
-    matches: int,
-    x_scale: float = 1.0,
-    y_scale: float = 1.0,
+    x: np.ndarray, d: np.ndarray, matches: int, x_scale: float = 1.0, y_scale: float = 1.0
 ) -> np.ndarray:
-    """Nearest-neighbour residuals of rows sorted by ``x``: columns y / y_scale, then ``extra``.
+    """Nearest-neighbour residuals of the columns of ``d`` (outcome first), rows sorted by ``x``.
 
     Each observation is compared with the mean of its ``matches`` closest neighbours in
     x / x_scale (whole groups of tied values enter together, ties in distance within a relative
     sqrt(eps) take both sides), scaled by sqrt(J/(J+1)) (Abadie & Imbens 2006; rdrobust's
-    ``vce="nn"``). A compiled loop (:mod:`truelift.rdd._jit`, imported on first use).
+    ``vce="nn"``); column 0 is divided by y_scale. A compiled loop
+    (:mod:`truelift.rdd._jit`, imported on first use).
     """
     from truelift.rdd import _jit
 
-    return _jit.nn_residuals(x, y, extra, matches, x_scale, y_scale)
+    return _jit.nn_residuals(x, d, matches, x_scale, y_scale)
 
 
 def hc_residuals(
@@ -120,8 +116,7 @@ def residuals(
 ) -> np.ndarray:
     """Residual matrix for the variance of a local fit (``basis`` columns, ``beta`` coefficients)."""
     if vce == "nn":
-        d2 = d.reshape(x.size, -1)
-        return nn_residuals(x, d2[:, 0], d2[:, 1:] if d2.shape[1] > 1 else None, nnmatch)
+        return nn_residuals(x, d, nnmatch)
     fitted = basis @ beta
     hii = None
     if vce in ("hc2", "hc3"):
