@@ -3,8 +3,8 @@
 Run: ``python -m benchmarks.bench_rdd [--sizes 1000000 10000000] [--vce nn hc1] [--repeat 3]
 [--with-diagnostics]`` in an
 environment with rdrobust installed (``pip install rdrobust``); without it only truelift is
-timed. Both are warmed up first on 20,000 rows (imports; rdrobust's numba JIT compile of its
-nearest-neighbour loop). Prints wall and CPU seconds (``time.process_time``: the machine may be
+timed. Both are warmed up first on 20,000 rows (imports; numba compiling or loading from its
+cache rdrobust's nearest-neighbour loop and truelift's row loops). Prints wall and CPU seconds (``time.process_time``: the machine may be
 shared), the speed ratios, the largest absolute difference in the estimate, robust SE and
 bandwidth (they must agree to ~1e-9) and whether the effective sample sizes are equal.
 truelift is timed with ``diagnostics=False`` (the estimator rdrobust computes);

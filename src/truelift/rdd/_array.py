@@ -237,10 +237,8 @@ class ArrayFeeder:
             first: dict[Req, int] = {}
             for i in rest:
                 first.setdefault(reqs[i], i)
-            uniq = list(first.values())
-            part = [reqs[i] for i in uniq]
-            for i, res in zip(uniq, self._direct(win, a, b, part), strict=True):
-                acc[i] = res
+            for i in first.values():
+                acc[i] = self._request(win, a, b, reqs[i])
             for i in rest:
                 acc[i] = acc[first[reqs[i]]]
         if kept is None or sum(r.m_max for r in reqs) > sum(k.m_max for k in kept[0]):
@@ -257,14 +255,10 @@ class ArrayFeeder:
         rk = self._rows(f.k)
         return np.array([float(max(0, min(rk.stop, b) - max(rk.start, a)))])
 
-    def _direct(self, win: Kern, a: int, b: int, reqs: Sequence[Req]) -> list[Any]:
-        """The requests' sums over the window's rows [a, b), each in one compiled loop
-        (:func:`truelift.rdd._jit.kernel_sums`)."""
-        return [self._compiled(win, a, b, r) for r in reqs]
-
-    def _compiled(self, win: Kern, a: int, b: int, r: Req) -> Any:
-        """One request's sums: a product of kernel weights (one kernel), polynomials, outcome
-        columns and copies of one residual, times u^m."""
+    def _request(self, win: Kern, a: int, b: int, r: Req) -> Any:
+        """One request's sums over the window's rows [a, b) in one compiled loop
+        (:func:`truelift.rdd._jit.kernel_sums`): a product of kernel weights (one kernel),
+        polynomials, outcome columns and copies of one residual, times u^m."""
         kerns: list[float] = []
         polys: list[tuple[float, ...]] = []
         cols: list[int] = []
