@@ -282,7 +282,7 @@ def _product_sums(
     uu = np.empty(_BLOCK)
     out[:] = 0.0
     out_c[:] = 0.0
-    by_cluster = codes.size > 0
+    by_cluster = codes.size > 0  # codes: the cluster codes of rows lo..hi, or none
     # each step a loop over the block without branches (vectorised)
     for s0 in range(lo, hi, _BLOCK):
         e = min(s0 + _BLOCK, hi)
