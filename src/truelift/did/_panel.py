@@ -142,7 +142,16 @@ def _sum_block(
     y: np.ndarray, kk: np.ndarray, table: np.ndarray, T: int, lo: int, hi: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-unit ``P_i`` and cohort x period sums of y over units lo..hi; ``kk`` indexes the
-    rows of ``table`` (one per cohort present). Two small matrix products per block."""
+    rows of ``table`` (one per cohort present). Two small matrix products per block. A
+    non-finite y gives non-finite sums without a warning: the caller checks the sums and hands
+    such data to the general path, which raises."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _sum_block_raw(y, kk, table, T, lo, hi)
+
+
+def _sum_block_raw(
+    y: np.ndarray, kk: np.ndarray, table: np.ndarray, T: int, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray]:
     m = (_BLOCK // T) or 1
     Y2 = y.reshape(-1, T)
     P = np.empty(hi - lo)
