@@ -249,6 +249,19 @@ _BLOCK = 256  # rows per block: the block's weights and powers stay in L1
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
+def _horner(coefs: np.ndarray, uu: np.ndarray, n: int, q: np.ndarray) -> None:
+    """q[t] = sum_m coefs[m] uu[t]^m for t < n (Horner's rule, one loop over the block per
+    coefficient)."""
+    top = coefs.size - 1
+    for t in range(n):
+        q[t] = coefs[top]
+    for m in range(top - 1, -1, -1):
+        cm = coefs[m]
+        for t in range(n):
+            q[t] = q[t] * uu[t] + cm
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"}, error_model="numpy")
 def _product_sums(
     x: np.ndarray,
     d: np.ndarray,
@@ -303,13 +316,8 @@ def _product_sums(
                 for t in range(n):
                     tt = uu[t] / hs
                     p[t] *= ((1.0 - tt) * (1.0 if tt <= 1.0 else 0.0)) / h
-        for j in range(polys.shape[0]):  # polynomials in u (Horner), trailing zeros padded
-            for t in range(n):
-                q[t] = polys[j, polys.shape[1] - 1]
-            for m in range(polys.shape[1] - 2, -1, -1):
-                cm = polys[j, m]
-                for t in range(n):
-                    q[t] = q[t] * uu[t] + cm
+        for j in range(polys.shape[0]):  # polynomials in u, trailing zeros padded
+            _horner(polys[j], uu, n, q)
             for t in range(n):
                 p[t] *= q[t]
         for j in col_factors:  # outcome columns
@@ -317,13 +325,7 @@ def _product_sums(
                 p[t] *= d[s0 + t, j] / d_scale[j]
         if n_resid:
             if rmode == 1:  # the plug-in residual (d s - poly(u)) * scale
-                nc = rcoefs.size
-                for t in range(n):
-                    q[t] = rcoefs[nc - 1]
-                for m in range(nc - 2, -1, -1):
-                    cm = rcoefs[m]
-                    for t in range(n):
-                        q[t] = q[t] * uu[t] + cm
+                _horner(rcoefs, uu, n, q)
                 for t in range(n):
                     r = 0.0
                     for j in range(k):
